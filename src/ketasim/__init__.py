@@ -1,0 +1,47 @@
+"""ketasim: a quantitative systems pharmacology simulator of ketamine.
+
+From a dose to plasma and effect-site concentrations of ketamine, its
+enantiomers and metabolites, exactly and fast, for one person or a population.
+See the README for a five-minute tour and ``docs/`` for the model description.
+"""
+
+__version__ = "0.1.0"
+
+from .dosing import DRUGS, ROUTES, Bolus, Infusion, Regimen  # noqa: E402
+from .errors import (  # noqa: E402
+    DataFileError,
+    InputError,
+    KetasimError,
+    ParameterSetError,
+    RegimenParseError,
+    RouteNotSupportedError,
+    UnknownNameError,
+)
+from .parameters import ParameterSet, get_parameter_set, list_parameter_sets, load_parameter_set  # noqa: E402
+from .population import Population, Subject, sample_population  # noqa: E402
+from .simulate import default_parameter_set, simulate  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Bolus",
+    "Infusion",
+    "Regimen",
+    "ROUTES",
+    "DRUGS",
+    "Subject",
+    "Population",
+    "sample_population",
+    "ParameterSet",
+    "get_parameter_set",
+    "list_parameter_sets",
+    "load_parameter_set",
+    "simulate",
+    "default_parameter_set",
+    "KetasimError",
+    "InputError",
+    "UnknownNameError",
+    "RegimenParseError",
+    "ParameterSetError",
+    "RouteNotSupportedError",
+    "DataFileError",
+]
