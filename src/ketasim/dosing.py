@@ -191,7 +191,9 @@ def _amount_mg(ev: Event, weight_kg: float | None) -> float:
 
 
 def _fmt_num(x: float) -> str:
-    return f"{x:.6g}"
+    """Short form when it reads back exactly, else the shortest exact one (repr)."""
+    s = f"{x:.6g}"
+    return s if float(s) == x else repr(float(x))
 
 
 def _fmt_amount(ev: Event) -> str:
@@ -203,7 +205,7 @@ def _fmt_drug(drug: str) -> str:
 
 
 def _fmt_h(hours: float) -> str:
-    if hours < 1 and abs(hours * 60 - round(hours * 60)) < 1e-9:
+    if hours < 1 and round(hours * 60) / 60 == hours:
         return f"{round(hours * 60)} min"
     return f"{_fmt_num(hours)} h"
 
@@ -230,13 +232,13 @@ class Regimen:
         """Merge two regimens (events of both, on the same clock)."""
         if not isinstance(other, Regimen):
             return NotImplemented
-        label = " + ".join(x for x in (self.label, other.label) if x)
-        return Regimen(self.events + other.events, label=label)
+        return Regimen(self.events + other.events, label=_join_labels(self, other, " + "))
 
     def shift(self, dt: float | str) -> "Regimen":
         """Move every event later by ``dt`` (h, or a duration string)."""
         dt = to_hours(dt, "shift")
-        return Regimen(tuple(e.shift(dt) for e in self.events), label=self.label)
+        label = self.label if not (self.label and dt) else f"({self.label}) at {_fmt_num(dt)} h" if dt > 0 else ""
+        return Regimen(tuple(e.shift(dt) for e in self.events), label=label)
 
     def repeat(self, every: float | str, count: int | None = None, *, until: float | str | None = None) -> "Regimen":
         """Repeat the whole regimen ``count`` times, one copy every ``every`` hours.
@@ -260,7 +262,8 @@ class Regimen:
         if count * max(1, len(self.events)) > 200_000:
             raise InputError(f"count gives {count * len(self.events)} dose events; at most 200000 are allowed.")
         evs = tuple(e.shift(k * every_h) for k in range(count) for e in self.events)
-        return Regimen(evs, label=self.label)
+        label = f"({self.label}) every {_fmt_num(every_h)} h x {count}" if self.label else ""
+        return Regimen(evs, label=label)
 
     def then(self, other: "Regimen", gap: float | str | None = None) -> "Regimen":
         """Follow this regimen by ``other``.
@@ -272,8 +275,8 @@ class Regimen:
         if not self.events:
             return other
         start = self.end_of_schedule if gap is None else self.events[-1].time + to_hours(gap, "gap")
-        label = ", then ".join(x for x in (self.label, other.label) if x)
-        return Regimen(self.events + other.shift(start).events, label=label)
+        moved = other.shift(start)
+        return Regimen(self.events + moved.events, label=_join_labels(self, moved, " + "))
 
     # --- queries ---------------------------------------------------------------
     @property
@@ -320,3 +323,18 @@ class Regimen:
     def __repr__(self) -> str:
         lab = f" {self.label!r}" if self.label else ""
         return f"<Regimen{lab}: {len(self.events)} events>"
+
+
+def _join_labels(a: Regimen, b: Regimen, op: str) -> str:
+    """Label of a combination, kept only while it still describes all the events
+    (so that ``to_text`` stays exact); each side in parentheses when it has several parts."""
+    if (a.events and not a.label) or (b.events and not b.label):
+        return ""
+    parts = [x.label for x in (a, b) if x.label]
+    if len(parts) == 1:
+        return parts[0]
+    return op.join(p if _is_simple(p) else f"({p})" for p in parts)
+
+
+def _is_simple(label: str) -> bool:
+    return not any(c in label for c in ",+()") and " then " not in f" {label} "
