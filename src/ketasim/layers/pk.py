@@ -85,8 +85,26 @@ def _chains(ps: ParameterSet, regimen: Regimen) -> list[_Chain]:
     return chains
 
 
-def _states(ps: ParameterSet) -> list[str]:
-    return list(ps.compartments) + ["__effect__"]
+def _states(ps: ParameterSet, routes: Sequence[str] | None = None) -> list[str]:
+    """State names: the compartments reachable from the given routes' inputs, then the effect site.
+
+    Compartments that no dose of the regimen can reach (absorption depots of
+    other routes) are left out: they would stay empty and only cost time.
+    """
+    if routes is None:
+        keep = set(ps.compartments)
+    else:
+        keep = {ps.central}
+        for r in routes:
+            keep |= {inp["to"] for inp in ps.routes[r]["inputs"]}
+        changed = True
+        while changed:
+            changed = False
+            for f in ps.flows:
+                if f["from"] in keep and f["to"] != "out" and f["to"] not in keep:
+                    keep.add(f["to"])
+                    changed = True
+    return [c for c in ps.compartments if c in keep] + ["__effect__"]
 
 
 def _value(p: Mapping[str, np.ndarray], ref, n: int) -> np.ndarray:
@@ -95,13 +113,16 @@ def _value(p: Mapping[str, np.ndarray], ref, n: int) -> np.ndarray:
     return p[ref]
 
 
-def _rate_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], n: int, scale_elim: float) -> np.ndarray:
-    states = _states(ps)
+def _rate_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], n: int, scale_elim: float,
+                 states: Sequence[str] | None = None) -> np.ndarray:
+    states = list(states) if states is not None else _states(ps)
     idx = {s: i for i, s in enumerate(states)}
     A = np.zeros((n, len(states), len(states)))
     elim = {name for name, par in ps.params.items() if par.elimination}
     for f in ps.flows:
         src = f["from"]
+        if src not in idx:
+            continue
         comp = ps.compartments[src]
         if "rate" in f:
             k = _value(p, f["rate"], n).copy()
@@ -144,8 +165,8 @@ def _check_routes(ps: ParameterSet, regimen: Regimen) -> None:
 
 
 def _inputs(ps: ParameterSet, regimen: Regimen, chain: _Chain, p: Mapping[str, np.ndarray],
-            weights: np.ndarray, n: int) -> Inputs:
-    states = _states(ps)
+            weights: np.ndarray, n: int, states: Sequence[str] | None = None) -> Inputs:
+    states = list(states) if states is not None else _states(ps)
     idx = {s: i for i, s in enumerate(states)}
     kinds: dict[tuple, int] = {}
     vectors: list[np.ndarray] = []
@@ -214,8 +235,9 @@ def _inputs(ps: ParameterSet, regimen: Regimen, chain: _Chain, p: Mapping[str, n
                   np.stack(amounts, axis=1), np.stack(vectors, axis=1))
 
 
-def _output_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], names: Sequence[str], n: int) -> np.ndarray:
-    states = _states(ps)
+def _output_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], names: Sequence[str], n: int,
+                   states: Sequence[str] | None = None) -> np.ndarray:
+    states = list(states) if states is not None else _states(ps)
     idx = {s: i for i, s in enumerate(states)}
     C = np.zeros((n, len(names), len(states)))
     central = ps.central
@@ -227,14 +249,15 @@ def _output_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], names: Sequenc
         elif name in _ANALYTE_OUT.values():
             an = [a for a, v in _ANALYTE_OUT.items() if v == name][0]
             mc = ps.metabolite_central(an)
-            if mc is not None:
+            if mc is not None and mc in idx:
                 C[:, o, idx[mc]] = 1000.0 / p[ps.compartments[mc]["volume"]]
         elif name == "__ketamine_amount__":
             for c, spec in ps.compartments.items():
-                if spec["analyte"] == "ketamine":
+                if spec["analyte"] == "ketamine" and c in idx:
                     C[:, o, idx[c]] = 1.0
         elif name.startswith("A_") and name[2:] in ps.compartments:
-            C[:, o, idx[name[2:]]] = 1.0
+            if name[2:] in idx:
+                C[:, o, idx[name[2:]]] = 1.0
         else:  # pragma: no cover - guarded by run_pk's validation
             raise AssertionError(name)
     return C
@@ -288,9 +311,10 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
                 wanted.append((nm, nm, 2.0 if same else 1.0))
         if not wanted:
             continue
-        A = _rate_matrix(ps, p, n, chain.scale_elimination)
-        inp = _inputs(ps, regimen, chain, p, weights, n)
-        C = _output_matrix(ps, p, [w[0] for w in wanted], n)
+        states = _states(ps, regimen.routes)
+        A = _rate_matrix(ps, p, n, chain.scale_elimination, states)
+        inp = _inputs(ps, regimen, chain, p, weights, n, states)
+        C = _output_matrix(ps, p, [w[0] for w in wanted], n, states)
         y = solve_linear(A, C, inp, np.asarray(times, float))
         for j, (row, res_name, mult) in enumerate(wanted):
             result[res_name] += mult * y[:, j]
