@@ -60,7 +60,9 @@ def _check_common(ev) -> None:
     if ev.time < 0:
         raise InputError(f"time must be >= 0 h; got {ev.time!r}. Shift the regimen so the first dose is at 0 h or later.")
     unit = "mg/kg" if ev.per_kg else "mg"
-    if ev.amount <= 0:
+    if ev.amount < 0:
+        raise InputError(f"amount must be > 0 {unit}; got {ev.amount!r}. A dose cannot be negative.")
+    if ev.amount == 0:
         raise InputError(f"amount must be > 0 {unit}; got {ev.amount!r}. Leave the dose out instead of giving 0.")
     ceiling = MAX_SINGLE_DOSE_MG_PER_KG if ev.per_kg else MAX_SINGLE_DOSE_MG
     if ev.amount > ceiling:

@@ -85,8 +85,11 @@ def _times(times) -> np.ndarray:
         raise InputError("times must be finite numbers of hours; got NaN or infinity.")
     if np.any(t < 0):
         raise InputError(f"times must be >= 0 h; got a minimum of {t.min():g} h.")
-    if np.any(np.diff(t) <= 0):
-        raise InputError("times must be strictly increasing.")
+    bad = np.flatnonzero(np.diff(t) <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"times must be strictly increasing; got {t[i]:g} h then {t[i + 1]:g} h at positions {i} "
+                         f"and {i + 1}. Sort the times and drop duplicates (numpy.unique).")
     return t
 
 
