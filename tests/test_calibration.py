@@ -91,7 +91,9 @@ def test_calibration_gate(table):
     cols = ["obs_id", "kind", "route", "analyte", "metric", "parameters", "observed", "predicted", "unit",
             "fold_error", "within_1_5", "within_2", "reason"]
     print("\n=== PK calibration: scored observations ===")
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    shown = table[cols].assign(reason=table["reason"].str.slice(0, 70))
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("(reason: first 70 characters of the written miss_reason; full text in pk_calibration.csv)")
     print("\n=== summary by route ===")
     print(calibration_summary(table, by="route").to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print("\n=== summary by kind ===")
