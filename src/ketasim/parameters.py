@@ -566,7 +566,7 @@ def get_parameter_set(set_id: str) -> ParameterSet:
     Examples
     --------
     >>> ps = get_parameter_set("domino_tci_racemic")
-    >>> ps.params["k10"].value  # 0.4381 /min in canonical 1/h
+    >>> round(ps.params["k10"].value, 4)  # 0.4381 /min in canonical 1/h
     26.286
     """
     docs = _raw_docs()
