@@ -320,4 +320,10 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
             result[res_name] += mult * y[:, j]
             if row == "__ketamine_amount__":
                 result[res_name] += -mult * inp.cumulative(times)
+    for arr in result.values():
+        # Exact values are >= 0; floating-point cancellation leaves residues of order
+        # 1e-16 of the curve's maximum (e.g. -1e-13 ng/mL). Zero them so printed results are clean.
+        # Anything larger is left alone, so a real sign error still shows.
+        scale = np.abs(arr).max(axis=1, keepdims=True)
+        arr[np.abs(arr) <= 1e-12 * scale] = 0.0
     return result
