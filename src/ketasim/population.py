@@ -256,5 +256,9 @@ def sample_population(n: int, rng: np.random.Generator, parameters: str | None =
     eta = rng.standard_normal((n, len(ETA_ROLES)))
     cov = {"weight": w, "age": a, "sex": sex, "asian": asian, "japanese": japanese,
            "cyp2b6": np.full(n, "normal")}
-    seed = None
+    # The generator's seed entropy, recorded for provenance; it reproduces the population when
+    # sample_population was the generator's first use (as in the documented examples).
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    ent = getattr(seq, "entropy", None)
+    seed = int(ent) if isinstance(ent, (int, np.integer)) and not getattr(seq, "spawn_key", ()) else None
     return Population(MappingProxyType(cov), eta, np.arange(n), species=species, seed=seed)
