@@ -234,6 +234,14 @@ def run(
         console.print(f"Report: {Path(out) / 'report.html'}")
 
 
+# Feature commands live in their own modules (``ketasim/cli_<feature>.py``), each doing
+# ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
+# Add the module's name here; keep this file to the core commands.
+_COMMAND_MODULES: tuple[str, ...] = ()
+for _mod in _COMMAND_MODULES:
+    __import__(f"{__package__}.{_mod}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:
