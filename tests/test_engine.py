@@ -85,3 +85,18 @@ def test_nonuniform_grid_matches_uniform():
 def test_unstable_model_is_rejected():
     with pytest.raises(InputError, match="unstable"):
         _one([[0.5]], [[1.0]], [0.0], [0.0], [1.0], [1.0], T)
+
+
+def test_threads_do_not_change_results():
+    rng = np.random.default_rng(5)
+    N = 300
+    k = rng.uniform(0.1, 1, N)
+    A = np.zeros((N, 2, 2)); A[:, 0, 0] = -2.0; A[:, 1, 0] = 2.0; A[:, 1, 1] = -k
+    C = np.array([[0, 0.1]])
+    inp = Inputs(np.array([0.0, 5.3]), np.array([0.0, 1.1]), np.array([0, 0]), rng.uniform(10, 20, (N, 2)),
+                 np.tile([1.0, 0.0], (N, 1, 1)))
+    one = solve_linear(A, C, inp, T, threads=1, chunk=50)
+    many = solve_linear(A, C, inp, T, threads=3, chunk=50)
+    np.testing.assert_array_equal(one, many)
+    with pytest.raises(InputError, match="chunk must be >= 1"):
+        solve_linear(A, C, inp, T, chunk=0)
