@@ -47,6 +47,8 @@ PK_OUTPUTS: dict[str, tuple[str, str]] = {
     "C_plasma_hnk": ("ng/mL", "plasma hydroxynorketamine concentration (S + R)"),
     "C_plasma_dhnk": ("ng/mL", "plasma dehydronorketamine concentration (S + R)"),
     "C_effect_ketamine": ("ng/mL", "effect-site ketamine concentration (S + R), ke0 model"),
+    "C_effect_S_ketamine": ("ng/mL", "effect-site S-ketamine concentration, ke0 model"),
+    "C_effect_R_ketamine": ("ng/mL", "effect-site R-ketamine concentration, ke0 model"),
     "A_eliminated": ("mg", "cumulative ketamine input that has left the ketamine compartments "
                            "(metabolism, excretion, pre-systemic loss)"),
 }
@@ -58,7 +60,7 @@ def pk_variables(ps: ParameterSet) -> dict[str, tuple[str, str]]:
     """Output variables a parameter set can produce: name -> (unit, long name)."""
     names = ["C_plasma_ketamine", "C_plasma_S_ketamine", "C_plasma_R_ketamine"]
     names += [_ANALYTE_OUT[a] for a in ps.analytes if a in _ANALYTE_OUT and ps.metabolite_central(a)]
-    names += ["C_effect_ketamine", "A_eliminated"]
+    names += ["C_effect_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine", "A_eliminated"]
     out = {k: PK_OUTPUTS[k] for k in names}
     for c, spec in ps.compartments.items():
         out[f"A_{c}"] = ("mg", f"amount in compartment {c} ({spec['analyte']})")
@@ -244,7 +246,7 @@ def _output_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], names: Sequenc
     for o, name in enumerate(names):
         if name in ("C_plasma_ketamine", "C_plasma_S_ketamine", "C_plasma_R_ketamine"):
             C[:, o, idx[central]] = 1000.0 / p[ps.compartments[central]["volume"]]
-        elif name == "C_effect_ketamine":
+        elif name in ("C_effect_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine"):
             C[:, o, idx["__effect__"]] = 1000.0
         elif name in _ANALYTE_OUT.values():
             an = [a for a, v in _ANALYTE_OUT.items() if v == name][0]
@@ -302,8 +304,8 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
     for chain in chains[:1] if same else chains:
         wanted: list[tuple[str, str, float]] = []   # (row name, result name, multiplier)
         for nm in names:
-            if nm in ("C_plasma_S_ketamine", "C_plasma_R_ketamine"):
-                if same or nm == f"C_plasma_{chain.enantiomer}_ketamine":
+            if nm in ("C_plasma_S_ketamine", "C_plasma_R_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine"):
+                if same or nm in (f"C_plasma_{chain.enantiomer}_ketamine", f"C_effect_{chain.enantiomer}_ketamine"):
                     wanted.append((nm, nm, 1.0))
             elif nm == "__ketamine_amount__":
                 wanted.append((nm, "A_eliminated", -2.0 if same else -1.0))
