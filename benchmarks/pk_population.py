@@ -133,6 +133,10 @@ def output_matrices(V1: np.ndarray) -> np.ndarray:
     return C
 
 
+#: threads for solve_linear (None: the engine's default, min(4, CPUs)); set by --threads.
+THREADS = None
+
+
 def ketasim_population(Inputs, solve_linear, CL, V1, times, shift=0.0):
     """Everything ketasim needs for the population, from parameters to the (N, 2, T) result."""
     N = CL.shape[0]
@@ -147,7 +151,7 @@ def ketasim_population(Inputs, solve_linear, CL, V1, times, shift=0.0):
         amount=np.full((N, N_DOSES), DOSE),
         vectors=vec,
     )
-    return solve_linear(A, C, inputs, times)
+    return solve_linear(A, C, inputs, times, threads=THREADS)
 
 
 # =============================================================================
@@ -392,7 +396,11 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=12345, help="seed of the non-uniform grid")
     p.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="population CSV (ID,CL,V1)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads inside solve_linear (default: the engine's, min(4, CPUs); 1 = single thread)")
     a = p.parse_args(argv)
+    global THREADS
+    THREADS = a.threads
     if a.full_baseline:
         a.baseline_n = POPULATIONS[0]
     if a.baseline_n is None:
