@@ -12,12 +12,12 @@ import difflib
 import io as _stdio
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from .dosing import DRUGS, ROUTES, Bolus, Infusion, Regimen
 from .errors import DataFileError, InputError, suggest
+from .output import atomic_write_bytes
 from .regimen_text import DRUG_ALIASES, ROUTE_ALIASES, normalise_drug, normalise_route
 
 __all__ = ["read_nonmem", "write_nonmem", "NONMEM_COLUMNS"]
@@ -359,17 +359,4 @@ def _write_text(text: str, path_or_buffer) -> None:
     if not isinstance(path_or_buffer, (str, os.PathLike)):
         path_or_buffer.write(text)
         return
-    path = Path(path_or_buffer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path_or_buffer, text.encode("utf-8"))

@@ -40,9 +40,11 @@ class atomic_path:
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            # on any failure (in the body or in the rename) the temporary file goes
             try:
                 self.tmp.unlink()
             except FileNotFoundError:
