@@ -23,6 +23,7 @@ from .simulate import default_parameter_set, simulate  # noqa: E402
 from . import accessor as _accessor  # noqa: E402,F401  (registers ds.ket)
 from .regimen_text import parse_regimen  # noqa: E402
 from .io import read_nonmem, write_nonmem  # noqa: E402
+from . import trials  # noqa: E402  (ks.trials.run / sweep / sensitivity)
 
 __all__ = [
     "__version__",
@@ -42,6 +43,7 @@ __all__ = [
     "parse_regimen",
     "read_nonmem",
     "write_nonmem",
+    "trials",
     "default_parameter_set",
     "KetasimError",
     "InputError",

@@ -1,0 +1,200 @@
+"""Trial designs: a scenario's arms x one sampled population x chunks of subjects.
+
+A :class:`TrialDesign` fixes everything a trial's numbers depend on: the
+scenario (arms, period, output grid), the population size and seed, the
+parameter set (or the per-subject default), the outputs simulated and the
+population's sampling options. Every random number is drawn up front, by
+:meth:`TrialDesign.population`, from ``numpy.random.default_rng(seed)``; a chunk
+is only a range of subject indices into that population
+(:meth:`ketasim.population.Population.take`), so the numbers do not depend on
+the chunk size or on which executor or machine simulates a chunk.
+
+Examples
+--------
+>>> from ketasim.flagship import FLAGSHIP
+>>> d = TrialDesign(FLAGSHIP, n=2500, chunk_size=1000)
+>>> [(c.start, c.stop) for c in d.chunks()]
+[(0, 1000), (1000, 2000), (2000, 2500)]
+>>> d.arm_names[:2]
+('iv-depression', 'esketamine')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import InputError
+from ..flagship import OUTPUTS, Scenario, load_scenario
+from ..parameters import ParameterSet
+from ..population import Population, sample_population
+
+__all__ = ["TrialDesign", "Chunk", "design", "DEFAULT_CHUNK_SIZE"]
+
+#: Subjects per chunk unless told otherwise (a chunk of the flagship takes ~1.5 s and ~150 MB).
+DEFAULT_CHUNK_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Subjects ``start`` (inclusive) to ``stop`` (exclusive) of a design's population."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def _whole(name: str, v: Any, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise InputError(f"{name} must be a whole number >= {lo}; got {v!r}.")
+    return int(v)
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    """What a virtual trial simulates; results depend on nothing else.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Arms, period and output grid (``ketasim.flagship.load_scenario``).
+    n : int, optional
+        Subjects (the same subjects in every arm); default the scenario's.
+    seed : int, optional
+        Population seed; default the scenario's.
+    chunk_size : int
+        Subjects simulated per task. Only memory and scheduling depend on it.
+    parameters : str or ParameterSet, optional
+        One parameter set for every arm; default the documented default per
+        arm and subject.
+    outputs : tuple of str
+        Variables simulated (any that :func:`ketasim.simulate` offers); summary
+        metrics are computed from those present.
+    weight_median : float, optional
+        Median body weight (kg) of the sampled population (geometric SD 20%);
+        default 70 kg. Sweeps vary it as ``population.weight``.
+    """
+
+    scenario: Scenario
+    n: int | None = None
+    seed: int | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    parameters: str | ParameterSet | None = None
+    outputs: tuple[str, ...] = OUTPUTS
+    weight_median: float | None = None
+    population_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scenario, Scenario):
+            raise InputError(f"scenario must be a Scenario (ketasim.flagship.load_scenario); "
+                             f"got {type(self.scenario).__name__}.")
+        object.__setattr__(self, "n", _whole("n", self.scenario.n if self.n is None else self.n, 1))
+        object.__setattr__(self, "seed", _whole("seed", self.scenario.seed if self.seed is None else self.seed, 0))
+        object.__setattr__(self, "chunk_size", _whole("chunk_size", self.chunk_size, 1))
+        if (self.scenario.n, self.scenario.seed) != (self.n, self.seed):  # the scenario records the truth
+            object.__setattr__(self, "scenario", replace(self.scenario, n=self.n, seed=self.seed))
+        if self.n > 10_000_000:
+            raise InputError(f"n must be <= 10000000 subjects; got {self.n}.")
+        outs = (self.outputs,) if isinstance(self.outputs, str) else tuple(self.outputs)
+        if not outs:
+            raise InputError("outputs must name at least one variable; got none.")
+        object.__setattr__(self, "outputs", outs)
+        if self.weight_median is not None:
+            w = float(self.weight_median)
+            if not 0.5 <= w <= 400:
+                raise InputError(f"population.weight (median, kg) must be between 0.5 and 400; got {w:g}.")
+            object.__setattr__(self, "weight_median", w)
+        if self.parameters is not None and not isinstance(self.parameters, (str, ParameterSet)):
+            raise InputError(f"parameters must be a parameter-set id or a ParameterSet; "
+                             f"got {type(self.parameters).__name__}.")
+
+    # -- what it contains ------------------------------------------------------
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.scenario.arms)
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n // self.chunk_size)
+
+    def chunks(self) -> list[Chunk]:
+        """The chunks of subjects, in order."""
+        cs = self.chunk_size
+        return [Chunk(i, s, min(s + cs, self.n)) for i, s in enumerate(range(0, self.n, cs))]
+
+    def population(self) -> Population:
+        """The trial's subjects, every random number drawn now from ``default_rng(seed)``."""
+        kw = dict(self.population_options)
+        if self.weight_median is not None:
+            kw["weight"] = (self.weight_median, 0.20)
+        return sample_population(self.n, np.random.default_rng(self.seed), **kw)
+
+    def with_(self, **changes: Any) -> "TrialDesign":
+        """A new design with some fields replaced (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+    # -- identity --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        ps = self.parameters
+        return {
+            "scenario": self.scenario.to_dict(),
+            "n": self.n,
+            "seed": self.seed,
+            "chunk_size": self.chunk_size,
+            "parameters": None if ps is None else (ps if isinstance(ps, str) else _set_fingerprint(ps)),
+            "outputs": list(self.outputs),
+            "weight_median": self.weight_median,
+            "population_options": {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in sorted(self.population_options.items())},
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of everything the numbers depend on (and of the chunking, which names the files)."""
+        from .. import __version__
+
+        doc = {"ketasim_version": __version__, **self.to_dict()}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _set_fingerprint(ps: ParameterSet) -> str:
+    vals = {n: [p.value, p.iiv, p.iiv_scale, p.eta] for n, p in ps.params.items()}
+    h = hashlib.sha256(json.dumps(vals, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{ps.id}@{h}"
+
+
+def design(scenario: Scenario | str | os.PathLike | None = None, *, n: int | None = None, seed: int | None = None,
+           chunk_size: int = DEFAULT_CHUNK_SIZE, parameters: str | ParameterSet | None = None,
+           outputs: tuple[str, ...] | None = None, end: str | None = None, step: str | None = None) -> TrialDesign:
+    """A :class:`TrialDesign` from a scenario (object, TOML path, or the embedded flagship).
+
+    Examples
+    --------
+    >>> d = design(n=10, seed=3, end="1 d")
+    >>> d.n, d.seed, d.scenario.end
+    (10, 3, '1 d')
+    """
+    if scenario is None:
+        from ..flagship import FLAGSHIP
+
+        sc = FLAGSHIP
+    elif isinstance(scenario, Scenario):
+        sc = scenario
+    else:
+        sc = load_scenario(scenario)
+    changes = {k: v for k, v in (("end", end), ("step", step)) if v is not None}
+    if changes:
+        sc = replace(sc, **changes)
+    kw: dict[str, Any] = {}
+    if outputs is not None:
+        kw["outputs"] = tuple(outputs)
+    return TrialDesign(sc, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters, **kw)
