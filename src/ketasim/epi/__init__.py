@@ -1,0 +1,1 @@
+"""Population model of ketamine use, dependence, treatment and relapse (see ``ketasim.epidemiology``)."""
