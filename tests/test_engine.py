@@ -100,3 +100,45 @@ def test_threads_do_not_change_results():
     np.testing.assert_array_equal(one, many)
     with pytest.raises(InputError, match="chunk must be >= 1"):
         solve_linear(A, C, inp, T, chunk=0)
+
+
+def _one_int(A, C, starts, durs, amts, vec, times):
+    inp = Inputs(np.asarray(starts, float), np.asarray(durs, float), np.zeros(len(starts), int),
+                 np.asarray(amts, float)[None, :], np.asarray(vec, float)[None, None, :])
+    C = np.asarray(C, float)
+    C2 = np.vstack([C, C])
+    return solve_linear(np.asarray(A, float)[None], C2, inp, np.asarray(times, float),
+                        integral=np.array([False, True]))[0]
+
+
+def test_exact_cumulative_integral_bolus_and_infusion():
+    V, k = 20.0, 0.3
+    y, auc = _one_int([[-k]], [[1 / V]], [0.0], [0.0], [100.0], [1.0], T)
+    np.testing.assert_allclose(auc, 100 / (V * k) * (1 - np.exp(-k * T)), rtol=1e-11, atol=1e-13)
+    # infusion ending off-grid, then a bolus: AUC(inf) = total dose / CL
+    y, auc = _one_int([[-k]], [[1 / V]], [0.0, 3.3], [0.777, 0.0], [50.0, 20.0], [1.0], np.linspace(0, 200, 2001))
+    assert auc[-1] == pytest.approx(70 / (V * k), rel=1e-10)
+    from scipy.integrate import quad
+
+    def conc(t):
+        return kt.one_cpt_infusion(t, 50 / 0.777, 0.777, V, k) + kt.one_cpt_bolus(t - 3.3, 20.0, V, k)
+
+    pts = np.array([0.3, 0.777, 2.0, 3.3, 3.31, 10.0, 24.0])
+    _, a = _one_int([[-k]], [[1 / V]], [0.0, 3.3], [0.777, 0.0], [50.0, 20.0], [1.0], pts)
+    ref = [quad(conc, 0, p, points=[0.777, 3.3], limit=200, epsabs=1e-13, epsrel=1e-13)[0] for p in pts]
+    np.testing.assert_allclose(a, ref, rtol=1e-10)
+
+
+def test_integral_is_grid_independent_and_matches_fallback():
+    ka, kel, V = 1.3, 0.25, 40.0
+    A = [[-ka, 0], [ka, -kel]]
+    coarse = np.array([0.0, 5.0, 24.0])
+    uniform = np.linspace(0, 24, 97)
+    _, a1 = _one_int(A, [[0, 1 / V]], [0.5], [0.0], [100.0], [0.2, 0], coarse)
+    _, a2 = _one_int(A, [[0, 1 / V]], [0.5], [0.0], [100.0], [0.2, 0], uniform)
+    np.testing.assert_allclose(a1[[1, 2]], a2[[20, 96]], rtol=1e-12)
+    # repeated eigenvalue -> matrix-exponential path, same closed form
+    k = 0.5
+    _, a3 = _one_int([[-k, 0], [k, -k]], [[0, 1.0]], [0.0], [0.0], [100.0], [1, 0], uniform)
+    closed = 100 / k * (1 - np.exp(-k * uniform) * (1 + k * uniform))  # int of 100 k t e^{-kt}
+    np.testing.assert_allclose(a3, closed, rtol=1e-9, atol=1e-10)

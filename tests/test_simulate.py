@@ -97,3 +97,24 @@ def test_netcdf_round_trip(tmp_path):
     np.testing.assert_allclose(back.C_plasma_ketamine.values, res.C_plasma_ketamine.values)
     assert back.C_plasma_ketamine.attrs["units"] == "ng/mL"
     assert back.attrs["parameter_sets"] == res.attrs["parameter_sets"]
+
+
+def test_exact_auc_outputs():
+    """AUC_* are exact cumulative integrals: AUC(inf) = F dose / CL, and independent of the grid."""
+    ps = ks.get_parameter_set("kamp_2020_racemic_meta")
+    long = ks.simulate("0.5 mg/kg iv over 40 min", ks.Subject(weight=70), np.array([0.0, 1.0, 500.0]),
+                       outputs=["AUC_plasma_ketamine", "AUC_plasma_S_ketamine", "AUC_plasma_R_ketamine"])
+    cl = ps.params["CL"].value  # L/h at 70 kg
+    assert long.AUC_plasma_ketamine.values[0, -1] == pytest.approx(35.0 / cl * 1000.0, rel=1e-9)
+    np.testing.assert_allclose(long.AUC_plasma_S_ketamine + long.AUC_plasma_R_ketamine, long.AUC_plasma_ketamine,
+                               rtol=1e-12)
+    coarse = ks.simulate("25 mg oral every 8 h x 3", ks.Subject(), np.array([0.0, 7.3, 30.0]),
+                         outputs=["AUC_plasma_norketamine"])
+    fine = ks.simulate("25 mg oral every 8 h x 3", ks.Subject(), np.round(np.arange(0, 30.05, 0.1), 10),
+                       outputs=["AUC_plasma_norketamine", "C_plasma_norketamine"])
+    np.testing.assert_allclose(coarse.AUC_plasma_norketamine.values[0, 1:],
+                               fine.AUC_plasma_norketamine.sel(time=[7.3, 30.0], method="nearest").values[0],
+                               rtol=1e-10)
+    # and it agrees with the trapezoid of the concentration on a fine grid
+    assert fine.AUC_plasma_norketamine.values[0, -1] == pytest.approx(
+        float(fine.ket.auc("C_plasma_norketamine")[0]), rel=1e-3)

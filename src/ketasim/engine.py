@@ -121,7 +121,7 @@ def _uniform_step(times: np.ndarray) -> float | None:
 
 def solve_linear(A: np.ndarray, C: np.ndarray, inputs: Inputs, times: np.ndarray,
                  *, chunk: int | None = None, out: np.ndarray | None = None,
-                 threads: int | None = None) -> np.ndarray:
+                 threads: int | None = None, integral: np.ndarray | None = None) -> np.ndarray:
     """Exact outputs ``y = C x`` of ``dx/dt = A x + u`` from a zero initial state.
 
     Parameters
@@ -140,6 +140,10 @@ def solve_linear(A: np.ndarray, C: np.ndarray, inputs: Inputs, times: np.ndarray
         not depend on it.
     out : ndarray, shape (N, n_out, T), optional
         Array to write into (saves allocating, and page-faulting, a new result).
+    integral : array of bool, shape (n_out,), optional
+        Rows whose output is the exact cumulative integral ``int_0^t y ds``
+        instead of ``y(t)`` (e.g. AUC; exposure increments between output
+        times are its differences, exact whatever the grid).
     threads : int, optional
         Threads over chunks of subjects (NumPy releases the GIL in the heavy
         kernels). Default: ``KETASIM_THREADS`` or the number of CPUs, at most 4.
@@ -200,8 +204,12 @@ def solve_linear(A: np.ndarray, C: np.ndarray, inputs: Inputs, times: np.ndarray
         step = -(-N // threads)
         slices = [slice(s0, min(N, s0 + step)) for s0 in range(0, N, step)]
 
+    integ = np.zeros(n_out, bool) if integral is None else np.asarray(integral, bool)
+    if integ.shape != (n_out,):
+        raise ValueError(f"integral must have shape ({n_out},); got {integ.shape}")
+
     def work(sl: slice) -> None:
-        _solve_chunk(A[sl], C[sl], inputs.take(sl), times, h, bps, out[sl])
+        _solve_chunk(A[sl], C[sl], inputs.take(sl), times, h, bps, out[sl], integ)
 
     if threads > 1 and len(slices) > 1:
         with ThreadPoolExecutor(max_workers=min(threads, len(slices))) as pool:
@@ -213,7 +221,7 @@ def solve_linear(A: np.ndarray, C: np.ndarray, inputs: Inputs, times: np.ndarray
     return out
 
 
-def _solve_chunk(A, C, inp: Inputs, times, h, bps, out) -> None:
+def _solve_chunk(A, C, inp: Inputs, times, h, bps, out, integ) -> None:
     lam, V = np.linalg.eig(A)
     ok = np.isfinite(lam).all(axis=1)
     Vinv = np.empty_like(V)
@@ -232,26 +240,31 @@ def _solve_chunk(A, C, inp: Inputs, times, h, bps, out) -> None:
         cond[np.any(np.abs(lam) < 1e-300, axis=1)] = np.inf
     good = cond < COND_LIMIT
     if good.all():
-        _modal(lam, V, Vinv, C, inp, times, h, bps, out)
+        _modal(lam, V, Vinv, C, inp, times, h, bps, out, integ)
     elif good.any():
         idx = np.flatnonzero(good)
         tmp = np.empty((idx.size,) + out.shape[1:], dtype=out.dtype)
-        _modal(lam[idx], V[idx], Vinv[idx], C[idx], inp.take(idx), times, h, bps, tmp)
+        _modal(lam[idx], V[idx], Vinv[idx], C[idx], inp.take(idx), times, h, bps, tmp, integ)
         out[idx] = tmp
     for s in np.flatnonzero(~good):
-        _expm_subject(A[s], C[s], inp.take(slice(s, s + 1)), times, bps, out[s])
+        _expm_subject(A[s], C[s], inp.take(slice(s, s + 1)), times, bps, out[s], integ)
 
 
-def _modal(lam, V, Vinv, C, inp: Inputs, times, h, bps, res) -> None:
+def _modal(lam, V, Vinv, C, inp: Inputs, times, h, bps, res, integ) -> None:
     cplx = np.iscomplexobj(lam) and np.abs(lam.imag).max(initial=0.0) > 0.0
     if not cplx:
         lam, V, Vinv = lam.real, V.real, Vinv.real
     W = C @ V                                            # (Nc, n_out, n)
+    # Integral rows: int (base e^{lam tau}) = base/lam (e^{lam tau} - 1), so they use W / lam.
+    Weff = W.copy()
+    if integ.any():
+        Weff[:, integ, :] = W[:, integ, :] / lam[:, None, :]
     B = np.einsum("sij,srj->sri", Vinv, inp.vectors)     # (Nc, R, n) modal input directions
     Nc, n = lam.shape
     T = times.size
     res[:, :, : np.searchsorted(times, bps[0]) if bps.size else T] = 0.0
     z = np.zeros((Nc, n), dtype=lam.dtype)
+    acc = np.zeros((Nc, int(integ.sum())), dtype=lam.dtype)  # integrals from 0 to the breakpoint
     starts, durs, kinds, amts = inp.start, inp.duration, inp.kind, inp.amount
     bounds = np.searchsorted(times, np.concatenate([bps, [np.inf]]), side="left")
     table = None
@@ -273,15 +286,15 @@ def _modal(lam, V, Vinv, C, inp: Inputs, times, h, bps, res) -> None:
             q = rho / lam
         else:
             q = None
+        base = z + q if q is not None else z
         i0, i1 = bounds[k], bounds[k + 1]
         if i1 > i0:
-            base = z + q if q is not None else z
             tau0 = times[i0] - b
             if table is not None:
-                coef = W * (base * np.exp(lam * tau0))[:, None, :]
+                coef = Weff * (base * np.exp(lam * tau0))[:, None, :]
                 ex = table[:, :, : i1 - i0]
             else:
-                coef = W * base[:, None, :]
+                coef = Weff * base[:, None, :]
                 ex = np.exp(lam[:, :, None] * (times[None, None, i0:i1] - b))
             dest = res[:, :, i0:i1]
             if cplx:
@@ -290,10 +303,21 @@ def _modal(lam, V, Vinv, C, inp: Inputs, times, h, bps, res) -> None:
                 np.matmul(coef, ex, out=dest)
             if q is not None:
                 off = np.einsum("soi,si->so", W, q)
-                dest -= (off.real if cplx else off)[:, :, None]
+                off = off.real if cplx else off
+                plain = ~integ
+                dest[:, plain] -= off[:, plain, None]
+                if integ.any():
+                    dest[:, integ] -= off[:, integ, None] * (times[i0:i1] - b)[None, None, :]
+            if integ.any():
+                start_val = acc - np.einsum("soi,si->so", Weff[:, integ], base)
+                dest[:, integ] += (start_val.real if cplx else start_val)[:, :, None]
         if k + 1 < bps.size:
             dt = bps[k + 1] - b
             decay = np.exp(lam * dt)
+            if integ.any():
+                acc = acc + np.einsum("soi,si->so", Weff[:, integ], base * (decay - 1.0))
+                if q is not None:
+                    acc = acc - np.einsum("soi,si->so", W[:, integ], q) * dt
             z = (z + q) * decay - q if q is not None else z * decay
 
 
@@ -312,28 +336,35 @@ def _power_table(lam: np.ndarray, h: float, width: int) -> np.ndarray:
     return tab[:, :, :width]
 
 
-def _expm_subject(A, C, inp: Inputs, times, bps, out) -> None:
-    """Exact solution for one subject via exponentials of the augmented matrix."""
+def _expm_subject(A, C, inp: Inputs, times, bps, out, integ) -> None:
+    """Exact solution for one subject via exponentials of the augmented matrix.
+
+    The augmented state is [x, I, 1] with dx/dt = A x + r and dI/dt = C_int x
+    (the integral rows), so one matrix exponential gives states and integrals.
+    """
     n = A.shape[0]
-    x = np.zeros(n)
-    M = np.zeros((n + 1, n + 1))
+    ni = int(integ.sum())
+    m = n + ni + 1
+    xa = np.zeros(m)
+    xa[-1] = 1.0
+    M = np.zeros((m, m))
     M[:n, :n] = A
+    M[n:n + ni, :n] = C[integ]
     starts, durs, kinds, amts, vec = inp.start, inp.duration, inp.kind, inp.amount[0], inp.vectors[0]
     is_inf = durs > 0
     bounds = np.searchsorted(times, np.concatenate([bps, [np.inf]]), side="left")
     out[:, : bounds[0] if bps.size else times.size] = 0.0
     for k, b in enumerate(bps):
         for e in np.flatnonzero((starts == b) & ~is_inf):
-            x = x + amts[e] * vec[kinds[e]]
+            xa[:n] = xa[:n] + amts[e] * vec[kinds[e]]
         active = np.flatnonzero(is_inf & (starts <= b) & (starts + durs > b))
-        r = (amts[active] / durs[active]) @ vec[kinds[active]] if active.size else np.zeros(n)
-        M[:n, n] = r
-        xa = np.append(x, 1.0)
+        M[:n, -1] = (amts[active] / durs[active]) @ vec[kinds[active]] if active.size else 0.0
         i0, i1 = bounds[k], bounds[k + 1]
         if i1 > i0:
             taus = times[i0:i1] - b
-            P = scipy.linalg.expm(M[None] * taus[:, None, None])            # (m, n+1, n+1)
-            xs = P[:, :n, :] @ xa                                             # (m, n)
-            out[:, i0:i1] = C @ xs.T
+            P = scipy.linalg.expm(M[None] * taus[:, None, None])            # (pts, m, m)
+            xs = P @ xa                                                       # (pts, m)
+            out[~integ, i0:i1] = C[~integ] @ xs[:, :n].T
+            out[integ, i0:i1] = xs[:, n:n + ni].T
         if k + 1 < bps.size:
-            x = scipy.linalg.expm(M * (bps[k + 1] - b))[:n, :] @ xa
+            xa = scipy.linalg.expm(M * (bps[k + 1] - b)) @ xa

@@ -52,6 +52,12 @@ PK_OUTPUTS: dict[str, tuple[str, str]] = {
     "A_eliminated": ("mg", "cumulative ketamine input that has left the ketamine compartments "
                            "(metabolism, excretion, pre-systemic loss)"),
 }
+# Exact cumulative areas under every concentration, AUC_x = int_0^t C_x ds (ng*h/mL), computed by the
+# engine in closed form, so exposure increments between output times do not depend on the grid.
+PK_OUTPUTS.update({
+    "AUC_" + k[2:]: ("ng*h/mL", f"exact cumulative area under the {v[1]} from time 0")
+    for k, v in list(PK_OUTPUTS.items()) if k.startswith("C_")
+})
 DEFAULT_PK_OUTPUTS = ("C_plasma_ketamine", "C_plasma_S_ketamine", "C_plasma_R_ketamine",
                       "C_plasma_norketamine", "C_plasma_hnk", "C_effect_ketamine")
 
@@ -61,6 +67,7 @@ def pk_variables(ps: ParameterSet) -> dict[str, tuple[str, str]]:
     names = ["C_plasma_ketamine", "C_plasma_S_ketamine", "C_plasma_R_ketamine"]
     names += [_ANALYTE_OUT[a] for a in ps.analytes if a in _ANALYTE_OUT and ps.metabolite_central(a)]
     names += ["C_effect_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine", "A_eliminated"]
+    names += ["AUC_" + k[2:] for k in names if k.startswith("C_")]
     out = {k: PK_OUTPUTS[k] for k in names}
     for c, spec in ps.compartments.items():
         out[f"A_{c}"] = ("mg", f"amount in compartment {c} ({spec['analyte']})")
@@ -302,23 +309,25 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
     # A non-stereoselective set given only racemic drug: S and R are identical; solve once.
     same = "racemic" in ps.enantiomers and set(regimen.drugs) == {"racemic"}
     for chain in chains[:1] if same else chains:
-        wanted: list[tuple[str, str, float]] = []   # (row name, result name, multiplier)
+        wanted: list[tuple[str, str, float, bool]] = []   # (row name, result name, multiplier, integral)
         for nm in names:
-            if nm in ("C_plasma_S_ketamine", "C_plasma_R_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine"):
-                if same or nm in (f"C_plasma_{chain.enantiomer}_ketamine", f"C_effect_{chain.enantiomer}_ketamine"):
-                    wanted.append((nm, nm, 1.0))
-            elif nm == "__ketamine_amount__":
-                wanted.append((nm, "A_eliminated", -2.0 if same else -1.0))
+            # AUC_x is the exact cumulative integral of C_x (same output row, integrated by the engine)
+            row, integ = ("C_" + nm[4:], True) if nm.startswith("AUC_") else (nm, False)
+            if row in ("C_plasma_S_ketamine", "C_plasma_R_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine"):
+                if same or row in (f"C_plasma_{chain.enantiomer}_ketamine", f"C_effect_{chain.enantiomer}_ketamine"):
+                    wanted.append((row, nm, 1.0, integ))
+            elif row == "__ketamine_amount__":
+                wanted.append((row, "A_eliminated", -2.0 if same else -1.0, False))
             else:
-                wanted.append((nm, nm, 2.0 if same else 1.0))
+                wanted.append((row, nm, 2.0 if same else 1.0, integ))
         if not wanted:
             continue
         states = _states(ps, regimen.routes)
         A = _rate_matrix(ps, p, n, chain.scale_elimination, states)
         inp = _inputs(ps, regimen, chain, p, weights, n, states)
         C = _output_matrix(ps, p, [w[0] for w in wanted], n, states)
-        y = solve_linear(A, C, inp, np.asarray(times, float))
-        for j, (row, res_name, mult) in enumerate(wanted):
+        y = solve_linear(A, C, inp, np.asarray(times, float), integral=np.array([w[3] for w in wanted]))
+        for j, (row, res_name, mult, _) in enumerate(wanted):
             result[res_name] += mult * y[:, j]
             if row == "__ketamine_amount__":
                 result[res_name] += -mult * inp.cumulative(times)
