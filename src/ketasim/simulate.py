@@ -12,6 +12,7 @@ from .dosing import Regimen
 from .errors import InputError, unknown
 from .layers.pk import DEFAULT_PK_OUTPUTS, PK_OUTPUTS, pk_variables, run_pk
 from .parameters import ParameterSet, get_parameter_set, list_parameter_sets
+from .pd_chain import DEFAULT_PD_OUTPUTS, PD_OUTPUTS, circuit_label, pk_inputs_needed, run_pd
 from .population import Population, Subject, as_population
 
 __all__ = ["simulate", "default_parameter_set", "DEFAULT_SETS", "MAX_CELLS"]
@@ -94,8 +95,8 @@ def _times(times) -> np.ndarray:
 
 
 def simulate(regimen: Regimen | str, population: Subject | Population | Sequence[Subject], times,
-             *, parameters: str | ParameterSet | None = None, outputs: Iterable[str] | None = None,
-             scenario: str = "") -> xr.Dataset:
+             *, parameters: str | ParameterSet | None = None, circuit: str | Sequence[str] | None = None,
+             outputs: Iterable[str] | None = None, scenario: str = "") -> xr.Dataset:
     """Simulate a regimen in one subject or a population.
 
     Parameters
@@ -108,10 +109,16 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     parameters : str or ParameterSet, optional
         Parameter-set id (see ``ketasim parameters``). Default: chosen per subject
         by :func:`default_parameter_set`.
+    circuit : str or list of str, optional
+        Circuit variant(s) of the receptor -> circuit -> dopamine chain:
+        ``"trn_disinhibition"``, ``"cortical_disinhibition"``, ``"vta_local"``,
+        ``"opioid"`` or a list of them; ``None`` or ``"best"`` is the best-scoring
+        combination of ``ketasim hypotheses`` (docs/model.md).
     outputs : iterable of str, optional
         Variables to compute and keep (see ``ketasim variables``); default
-        :data:`~ketasim.layers.pk.DEFAULT_PK_OUTPUTS` (those the set provides).
-        Only what is asked is computed.
+        :data:`~ketasim.layers.pk.DEFAULT_PK_OUTPUTS` (those the set provides) and
+        :data:`~ketasim.pd_chain.DEFAULT_PD_OUTPUTS` (occupancies, rates, dopamine).
+        Only what is asked is computed: PK-only outputs never run the circuit.
     scenario : str
         Free-text name recorded in the result's attributes.
 
@@ -130,6 +137,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     'ng/mL'
     """
     reg = _regimen(regimen)
+    circ_label = circuit_label(circuit)
     pop = as_population(population)
     t = _times(times)
     if parameters is not None:
@@ -148,6 +156,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         raise InputError("weight is needed for a dose in mg/kg; give Subject(weight=...).")
     if outputs is None:
         wanted = [o for o in DEFAULT_PK_OUTPUTS if all(o in pk_variables(ps) for ps in ps_all)]
+        wanted += list(DEFAULT_PD_OUTPUTS)
     else:
         if isinstance(outputs, str):
             outputs = [outputs]
@@ -156,8 +165,8 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
             raise InputError("outputs must name at least one variable; got an empty list.")
         valid = set().union(*(pk_variables(ps) for ps in ps_all))
         for o in wanted:
-            if o not in valid and o not in PK_OUTPUTS:
-                raise unknown("outputs", o, sorted(valid))
+            if o not in valid and o not in PK_OUTPUTS and o not in PD_OUTPUTS:
+                raise unknown("outputs", o, sorted(valid | set(PD_OUTPUTS)))
     cells = pop.n * t.size * len(wanted)
     if cells > MAX_CELLS:
         raise InputError(
@@ -167,12 +176,16 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     data = {o: np.zeros((pop.n, t.size)) for o in wanted}
     for ps, (sid, idx) in zip(ps_all, groups.items()):
         sub = pop.take(idx)
-        res = run_pk(reg, sub.covariates, sub.eta, t, ps, wanted)
+        pk_wanted = [o for o in wanted if o not in PD_OUTPUTS]
+        extra = [o for o in pk_inputs_needed(wanted, circuit) if o not in pk_wanted and o in pk_variables(ps)]
+        res = run_pk(reg, sub.covariates, sub.eta, t, ps, pk_wanted + extra)
+        res.update(run_pd(res, wanted, circuit))
         for o in wanted:
             data[o][idx] = res[o]
     variables = {}
     for o in wanted:
-        unit, long = next((pk_variables(ps)[o] for ps in ps_all if o in pk_variables(ps)), PK_OUTPUTS.get(o, ("", o)))
+        unit, long = next((pk_variables(ps)[o] for ps in ps_all if o in pk_variables(ps)),
+                          PK_OUTPUTS.get(o) or PD_OUTPUTS.get(o, ("", o)))
         variables[o] = xr.Variable(("subject", "time"), data[o], attrs={"units": unit, "long_name": long})
     coords = {
         "subject": ("subject", pop.ids),
@@ -197,6 +210,6 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         "population_seed": "" if pop.seed is None else str(pop.seed),
         "variability": "typical values" if pop.eta is None else "inter-individual variability",
         "scenario": scenario,
-        "circuit": "",
+        "circuit": circ_label if any(o in PD_OUTPUTS for o in wanted) else "",
     })
     return ds

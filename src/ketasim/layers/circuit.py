@@ -1,0 +1,384 @@
+"""Circuit layer: a firing-rate model of TRN, thalamic relay (MD), PFC pyramidal and PV
+cells, VTA GABA and VTA DA neurons, with named mechanistic variants.
+
+Rates are normalised to baseline, ``x_i = r_i / r0_i``::
+
+    tau_i dx_i/dt = -x_i + phi(I_i)
+    I_i = b_i (1 - s f_ext_i occ) + sum_j w_ij (1 - s f_ij occ) x_j - w_op (occ_mu + occ_kappa) [VTA_GABA, opioid]
+    b_i = 1 - sum_j w_ij
+    phi(I) = M / (1 + (M - 1) exp(-g M (I - 1) / (M - 1)))
+
+so ``x = 1`` is the fixed point at zero occupancy for every variant. A variant
+sets which inputs are NMDA-dependent (``f``); ``s`` is its fitted strength.
+Variants combine (their NMDA fractions add, capped at 1).
+
+Two modes:
+
+* ``quasi_steady`` — the fixed point of the rate equations, precomputed once per
+  model on a fine occupancy grid (and an opioid-occupancy grid for the
+  ``opioid`` variant) by Newton continuation, then interpolated (``np.interp``,
+  or bilinear) over subjects x time. Neuronal rates settle in tens of ms; PK
+  changes over minutes, so this is the default inside long simulations.
+* ``dynamic`` — the full rate ODE (RK4, 0.5 ms steps) for short windows.
+
+Parameters and their sources: ``data/circuit/circuit.yaml``; fitted values:
+``data/circuit/calibration.yaml`` (written by ``benchmarks``-independent
+``python -m ketasim.calibrate_circuit``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from ..errors import InputError, unknown
+
+__all__ = ["POPULATIONS", "VARIANTS", "CIRCUIT_OUTPUTS", "CircuitModel", "resolve_circuit", "get_model",
+           "fixed_point_map", "quasi_steady", "integrate_dynamic", "run_circuit", "check_occupancy",
+           "circuit_parameters", "load_calibration", "DEFAULT_CIRCUIT", "MODES"]
+
+POPULATIONS = ("TRN", "relay", "PFC_pyr", "PFC_PV", "VTA_GABA", "VTA_DA")
+VARIANTS = ("trn_disinhibition", "cortical_disinhibition", "vta_local", "opioid")
+MODES = ("quasi_steady", "dynamic")
+
+#: The best-scoring variant combination of ``ketasim hypotheses`` (docs/hypotheses.md);
+#: a test checks that it still is.
+DEFAULT_CIRCUIT: tuple[str, ...] = ("cortical_disinhibition",)
+
+_LONG = {
+    "TRN": "thalamic reticular nucleus GABA neurons",
+    "relay": "mediodorsal thalamic relay neurons",
+    "PFC_pyr": "prefrontal pyramidal neurons",
+    "PFC_PV": "prefrontal PV (fast-spiking) interneurons",
+    "VTA_GABA": "VTA GABA neurons",
+    "VTA_DA": "VTA dopamine neurons",
+}
+#: name -> (unit, long name)
+CIRCUIT_OUTPUTS: dict[str, tuple[str, str]] = {
+    **{f"rate_{p}": ("Hz", f"population firing rate of {_LONG[p]}") for p in POPULATIONS},
+    "burst_fraction_VTA_DA": ("1", "fraction of VTA DA spikes fired in bursts"),
+}
+
+_N_OCC = 1001     # occupancy grid points on [0, 1]
+_N_OPI = 41       # opioid-occupancy grid points on [0, 2] (occ_mu + occ_kappa)
+
+
+def _data(name: str) -> dict:
+    return yaml.safe_load((resources.files("ketasim") / "data" / "circuit" / name).read_text())
+
+
+@lru_cache(maxsize=1)
+def circuit_parameters() -> dict:
+    """The raw circuit parameter table (``circuit.yaml``)."""
+    return _data("circuit.yaml")
+
+
+@lru_cache(maxsize=1)
+def load_calibration() -> dict:
+    """Fitted values per variant combination (``calibration.yaml``), or ``{}`` before calibration."""
+    path = resources.files("ketasim") / "data" / "circuit" / "calibration.yaml"
+    if not path.is_file():
+        return {}
+    return (yaml.safe_load(path.read_text()) or {}).get("fits", {})
+
+
+def resolve_circuit(circuit) -> tuple[str, ...]:
+    """Canonical variant tuple for ``circuit`` (None/"best" -> the default; name; list of names).
+
+    Examples
+    --------
+    >>> resolve_circuit(["opioid", "cortical_disinhibition"])
+    ('cortical_disinhibition', 'opioid')
+    """
+    if circuit is None or (isinstance(circuit, str) and circuit == "best"):
+        return DEFAULT_CIRCUIT
+    names = [circuit] if isinstance(circuit, str) else list(circuit)
+    if not names:
+        raise InputError("circuit must name at least one variant; got an empty list. "
+                         f"Valid variants: {', '.join(VARIANTS)}.")
+    for n in names:
+        if not isinstance(n, str) or n not in VARIANTS:
+            raise unknown("circuit", n, VARIANTS)
+    return tuple(v for v in VARIANTS if v in names)
+
+
+def combo_key(variants: Sequence[str]) -> str:
+    return "+".join(variants)
+
+
+@dataclass(frozen=True)
+class CircuitModel:
+    """A fully specified circuit: variants and the numbers that define them (hashable)."""
+
+    variants: tuple[str, ...]
+    strengths: tuple[tuple[str, float], ...]
+    gain: float
+    max_multiple: float
+    opioid_weight: float
+    b0: float
+    r0: tuple[float, ...] = field(repr=False)
+    tau_s: tuple[float, ...] = field(repr=False)
+    W: tuple[tuple[float, ...], ...] = field(repr=False)
+    F: tuple[tuple[float, ...], ...] = field(repr=False)
+    f_ext: tuple[float, ...] = field(repr=False)
+    burst_nmda: float = 0.0
+
+    # -- arrays -------------------------------------------------------------
+    @property
+    def arrays(self):
+        return _arrays(self)
+
+    @property
+    def uses_opioid(self) -> bool:
+        return "opioid" in self.variants and self.opioid_weight != 0.0
+
+
+@lru_cache(maxsize=64)
+def _arrays(m: CircuitModel):
+    W = np.array(m.W)
+    F = np.array(m.F)
+    fext = np.array(m.f_ext)
+    b = 1.0 - W.sum(axis=1)
+    o = np.zeros(len(POPULATIONS))
+    if m.uses_opioid:
+        o[POPULATIONS.index("VTA_GABA")] = m.opioid_weight
+    return W, F, fext, b, o, np.array(m.tau_s), np.array(m.r0)
+
+
+def get_model(circuit=None, **overrides) -> CircuitModel:
+    """Build the :class:`CircuitModel` of a variant combination, with calibrated values.
+
+    ``overrides`` may set ``strength_<variant>``, ``gain``, ``opioid_weight``.
+    """
+    variants = resolve_circuit(circuit)
+    p = circuit_parameters()
+    cal = dict(load_calibration().get(combo_key(variants), {}).get("values", {}))
+    cal.update(overrides)
+    idx = {n: i for i, n in enumerate(POPULATIONS)}
+    n = len(POPULATIONS)
+    W = np.zeros((n, n))
+    for c in p["connections"]:
+        W[idx[c["to"]], idx[c["from"]]] = float(c["w"])
+    F = np.zeros((n, n))
+    fext = np.zeros(n)
+    burst = 0.0
+    strengths = []
+    for v in variants:
+        spec = p["variants"][v]
+        s = float(cal.get(f"strength_{v}", 1.0))
+        strengths.append((v, s))
+        for pop, f in (spec.get("nmda") or {}).items():
+            i = idx[pop]
+            exc = W[i] > 0
+            F[i, exc] = np.minimum(1.0, F[i, exc] + s * float(f))
+            fext[i] = min(1.0, fext[i] + s * float(f))
+        burst = min(1.0, burst + s * float(spec.get("burst_nmda", 0.0)))
+    pops = p["populations"]
+    return CircuitModel(
+        variants=variants, strengths=tuple(strengths),
+        gain=float(cal.get("gain", p["gain"]["value"])),
+        max_multiple=float(p["max_multiple"]["value"]),
+        opioid_weight=float(cal.get("opioid_weight", p["variants"]["opioid"]["opioid_weight"])) if "opioid" in variants else 0.0,
+        b0=float(p["burst"]["b0"]["value"]),
+        r0=tuple(float(pops[k]["r0"]) for k in POPULATIONS),
+        tau_s=tuple(float(pops[k]["tau_ms"]) / 1000.0 for k in POPULATIONS),
+        W=tuple(map(tuple, W)), F=tuple(map(tuple, F)), f_ext=tuple(fext), burst_nmda=burst,
+    )
+
+
+# -- the rate equations --------------------------------------------------------
+
+def _phi(I, M, g):
+    k = g * M / (M - 1.0)
+    z = np.exp(np.clip(-k * (I - 1.0), -700, 700))
+    y = M / (1.0 + (M - 1.0) * z)
+    return y, y * (1.0 - y / M) * k
+
+
+def _input(m: CircuitModel, x, occ, s_op):
+    """Normalised input I (..., 6) for rates x (..., 6), NMDA occupancy occ (...), opioid s_op (...)."""
+    W, F, fext, b, o, _, _ = m.arrays
+    occ = np.asarray(occ, float)[..., None]
+    Weff = W * (1.0 - F * occ[..., None])                      # (..., 6, 6)
+    I = b * (1.0 - fext * occ) + np.einsum("...ij,...j->...i", Weff, x)
+    I = I - o * np.asarray(s_op, float)[..., None]
+    return I, Weff
+
+
+def rhs(m: CircuitModel, x, occ, s_op):
+    """dx/dt (1/s) of the normalised rate equations."""
+    I, _ = _input(m, x, occ, s_op)
+    y, _ = _phi(I, m.max_multiple, m.gain)
+    return (y - x) / m.arrays[5]
+
+
+def jacobian(m: CircuitModel, x, occ, s_op):
+    """Jacobian of dx/dt with respect to x, shape (..., 6, 6), 1/s."""
+    I, Weff = _input(m, x, occ, s_op)
+    _, dy = _phi(I, m.max_multiple, m.gain)
+    J = dy[..., :, None] * Weff - np.eye(len(POPULATIONS))
+    return J / m.arrays[5][:, None]
+
+
+def _newton(m, x, occ, s_op, tol=1e-12, maxit=100):
+    eye = np.eye(len(POPULATIONS))
+    for _ in range(maxit):
+        I, Weff = _input(m, x, occ, s_op)
+        y, dy = _phi(I, m.max_multiple, m.gain)
+        G = y - x
+        if np.max(np.abs(G)) < tol:
+            return x
+        J = dy[..., :, None] * Weff - eye
+        dx = np.linalg.solve(J, -G[..., None])[..., 0]
+        step = np.clip(np.max(np.abs(dx), axis=-1, keepdims=True), 0.5, None) / 0.5
+        x = np.maximum(x + dx / step, 0.0)
+    raise RuntimeError(f"circuit fixed point did not converge (variants {m.variants}); max residual {np.max(np.abs(G)):.3g}")
+
+
+def _burst(m: CircuitModel, x_da, occ):
+    return np.minimum(1.0, m.b0 * x_da) * (1.0 - m.burst_nmda * np.asarray(occ, float))
+
+
+_MAPS: dict[CircuitModel, tuple] = {}
+
+
+def fixed_point_map(m: CircuitModel):
+    """The quasi-steady map, computed once per model and cached.
+
+    Returns ``(occ_grid (N,), opioid_grid (K,), X (N, K, 6) normalised rates, burst (N, K))``;
+    ``K == 1`` unless the model has the opioid term.
+    """
+    if m in _MAPS:
+        return _MAPS[m]
+    occ = np.linspace(0.0, 1.0, _N_OCC)
+    sop = np.linspace(0.0, 2.0, _N_OPI) if m.uses_opioid else np.zeros(1)
+    X = np.empty((occ.size, sop.size, len(POPULATIONS)))
+    # continuation along the opioid axis at zero occupancy, then along occupancy
+    x = np.ones(len(POPULATIONS))
+    row = np.empty((sop.size, len(POPULATIONS)))
+    for k, s in enumerate(sop):
+        x = _newton(m, x, 0.0, s)
+        row[k] = x
+    X[0] = row
+    for i in range(1, occ.size):
+        X[i] = _newton(m, X[i - 1], np.full(sop.size, occ[i]), sop)
+    B = _burst(m, X[..., POPULATIONS.index("VTA_DA")], occ[:, None])
+    if len(_MAPS) > 32:
+        _MAPS.clear()
+    _MAPS[m] = (occ, sop, X, B)
+    return _MAPS[m]
+
+
+def check_occupancy(occ, name: str = "occupancy_NMDA", upper: float = 1.0) -> np.ndarray:
+    """Occupancy as an array; values outside [0, upper] raise :class:`InputError`."""
+    a = np.asarray(occ, float)
+    bad = ~np.isfinite(a) | (a < -1e-9) | (a > upper + 1e-9)
+    if np.any(bad):
+        v = a[bad].ravel()[0]
+        raise InputError(f"{name} must be a fraction in [0, {upper:g}]; got {v:g}. "
+                         "Occupancies come from the receptor layer; check its inputs.")
+    return np.clip(a, 0.0, upper)
+
+
+def _interp2(occ_grid, sop_grid, Z, occ, sop):
+    """Bilinear interpolation of Z (N, K) on a regular grid."""
+    fi = occ * (occ_grid.size - 1)
+    i = np.clip(np.floor(fi).astype(np.int64), 0, occ_grid.size - 2)
+    a = fi - i
+    fk = sop / sop_grid[-1] * (sop_grid.size - 1)
+    k = np.clip(np.floor(fk).astype(np.int64), 0, sop_grid.size - 2)
+    c = fk - k
+    return ((1 - a) * (1 - c) * Z[i, k] + a * (1 - c) * Z[i + 1, k]
+            + (1 - a) * c * Z[i, k + 1] + a * c * Z[i + 1, k + 1])
+
+
+def quasi_steady(m: CircuitModel, occ, sop=None, populations: Iterable[str] = POPULATIONS, burst: bool = True):
+    """Quasi-steady rates (Hz) and burst fraction for occupancy arrays of any shape."""
+    occ = check_occupancy(occ)
+    occ_grid, sop_grid, X, B = fixed_point_map(m)
+    out = {}
+    if m.uses_opioid:
+        s = check_occupancy(np.zeros_like(occ) if sop is None else sop, "occupancy_mu + occupancy_kappa", 2.0)
+        for p in populations:
+            j = POPULATIONS.index(p)
+            out[f"rate_{p}"] = m.r0[j] * _interp2(occ_grid, sop_grid, X[:, :, j], occ, s)
+        if burst:
+            out["burst_fraction_VTA_DA"] = _interp2(occ_grid, sop_grid, B, occ, s)
+    else:
+        for p in populations:
+            j = POPULATIONS.index(p)
+            out[f"rate_{p}"] = m.r0[j] * np.interp(occ, occ_grid, X[:, 0, j])
+        if burst:
+            out["burst_fraction_VTA_DA"] = np.interp(occ, occ_grid, B[:, 0])
+    return out
+
+
+def integrate_dynamic(m: CircuitModel, t_s, occ, sop=None, *, dt_s: float = 5e-4, x0=None):
+    """Integrate the full rate ODE (RK4, step ``dt_s``) through a short window.
+
+    ``t_s`` (T,) output times in seconds from the window start; ``occ`` and ``sop``
+    either scalars, arrays (S,) per subject, or (S, T) sampled at ``t_s`` (linearly
+    interpolated in between). Starts from ``x0`` (S, 6) or the quasi-steady state at
+    the first occupancy. Returns (rates Hz (S, T, 6), burst (S, T)).
+    """
+    t = np.asarray(t_s, float)
+    occ = check_occupancy(occ)
+    occ = np.atleast_2d(occ if occ.ndim != 1 else occ[:, None])
+    if occ.shape[1] == 1:
+        occ = np.repeat(occ, t.size, axis=1)
+    sop = np.zeros_like(occ) if sop is None else np.asarray(sop, float)
+    sop = np.atleast_2d(sop if sop.ndim != 1 else sop[:, None])
+    if sop.shape[1] == 1:
+        sop = np.repeat(sop, t.size, axis=1)
+    S = occ.shape[0]
+    if x0 is None:
+        q = quasi_steady(m, occ[:, 0], sop[:, 0], burst=False)
+        x = np.stack([q[f"rate_{p}"] / m.r0[j] for j, p in enumerate(POPULATIONS)], axis=-1)
+    else:
+        x = np.array(x0, float)
+    out = np.empty((S, t.size, len(POPULATIONS)))
+    out[:, 0] = x
+    tcur = t[0]
+
+    def at(tt):
+        j = np.searchsorted(t, tt, side="right") - 1
+        j = min(max(j, 0), t.size - 2) if t.size > 1 else 0
+        if t.size == 1:
+            return occ[:, 0], sop[:, 0]
+        w = (tt - t[j]) / (t[j + 1] - t[j])
+        return occ[:, j] * (1 - w) + occ[:, j + 1] * w, sop[:, j] * (1 - w) + sop[:, j + 1] * w
+
+    for n in range(1, t.size):
+        while tcur < t[n] - 1e-12:
+            h = min(dt_s, t[n] - tcur)
+            o1, s1 = at(tcur)
+            o2, s2 = at(tcur + h / 2)
+            o3, s3 = at(tcur + h)
+            k1 = rhs(m, x, o1, s1)
+            k2 = rhs(m, x + h / 2 * k1, o2, s2)
+            k3 = rhs(m, x + h / 2 * k2, o2, s2)
+            k4 = rhs(m, x + h * k3, o3, s3)
+            x = np.maximum(x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), 0.0)
+            tcur += h
+        out[:, n] = x
+    rates = out * np.array(m.r0)
+    return rates, _burst(m, out[..., POPULATIONS.index("VTA_DA")], occ)
+
+
+def run_circuit(inputs: Mapping[str, np.ndarray], circuit=None, outputs: Sequence[str] = tuple(CIRCUIT_OUTPUTS),
+                model: CircuitModel | None = None) -> dict[str, np.ndarray]:
+    """Quasi-steady circuit outputs from ``occupancy_NMDA`` (and, for ``opioid``,
+    ``occupancy_mu`` + ``occupancy_kappa``), arrays of any common shape."""
+    m = model or get_model(circuit)
+    occ = inputs["occupancy_NMDA"]
+    sop = None
+    if m.uses_opioid:
+        sop = np.asarray(inputs["occupancy_mu"], float) + np.asarray(inputs["occupancy_kappa"], float)
+    pops = [o[5:] for o in outputs if o.startswith("rate_")]
+    res = quasi_steady(m, occ, sop, populations=pops, burst="burst_fraction_VTA_DA" in outputs)
+    return {o: res[o] for o in outputs}
