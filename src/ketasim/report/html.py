@@ -31,6 +31,17 @@ _NOT_YET = (
 )
 
 
+def _not_yet(layers: str) -> str:
+    have = {x.strip() for x in layers.split(",")}
+    if have <= {"pk"}:
+        return _NOT_YET
+    missing = [x for x in ("receptors", "circuit", "dopamine", "outcomes") if x not in have]
+    if not missing:
+        return ""
+    return (f"This run includes the layers {', '.join(sorted(have))}; the {', '.join(missing)} layer(s) are not yet "
+            "built, so their quantities are not in this report.")
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
     """Write via ``write(tmp_path)`` to a temporary file next to ``path``, then ``os.replace`` it."""
     path = Path(path)
@@ -50,7 +61,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
 
 
 def read_results(out_dir: str | os.PathLike) -> tuple[xr.Dataset, pd.DataFrame]:
-    """Read ``flagship.nc`` and ``summary.csv`` from a results folder."""
+    """Read ``flagship.nc`` and ``summary.csv`` from a results folder (nothing is recomputed)."""
     from ..errors import InputError
 
     d = Path(out_dir)
@@ -97,11 +108,12 @@ def _context(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any]) -> d
         cells[str(r.arm)][str(r.metric)] = f"{_fmt(r.median)} [{_fmt(r.p05)}–{_fmt(r.p95)}]"
     metrics = [{"name": m, "unit": u, "long_name": ds[m].attrs.get("long_name", m) if m in ds else m}
                for m, u in metric_units.items()]
-    arm_sets = {str(arm): str(s) for arm, s in zip(arms, ds["arm_parameter_sets"].values)}
     arm_rows = []
-    for sa in scenario["arms"]:
-        arm_rows.append({"name": sa["name"], "regimen": sa["regimen"], "description": sa.get("description", ""),
-                         "source": sa.get("source", ""), "sets": arm_sets.get(sa["name"], "")})
+    scen_arms = scenario.get("arms", [])
+    for i, arm in enumerate(arms):
+        sa = scen_arms[i] if i < len(scen_arms) else {}
+        arm_rows.append({"name": arm, "regimen": str(ds["regimen"].values[i]), "description": sa.get("description", ""),
+                         "source": sa.get("source", ""), "sets": str(ds["arm_parameter_sets"].values[i])})
     w, age = ds["weight"].values, ds["age"].values
     sex = np.asarray(ds["sex"].values).astype(str)
     population = {
@@ -128,7 +140,7 @@ def _context(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any]) -> d
     figs = [{"name": f.name, "title": f.title, "caption": f.caption,
              "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")} for f in figures]
     return {
-        "title": f"ketasim — {scenario['name']}: therapeutic vs recreational and dependent ketamine use",
+        "title": scenario.get("report", {}).get("title") or f"ketasim — {scenario['name']}",
         "scenario": {"name": scenario["name"], "description": scenario.get("description", "")},
         "scenario_text": a["scenario"],
         "sha256": a["scenario_sha256"],
@@ -145,7 +157,8 @@ def _context(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any]) -> d
         "thresholds": json.loads(a.get("thresholds", "[]")),
         "anchors": anchors,
         "figures": figs,
-        "not_yet": _NOT_YET,
+        "not_yet": _not_yet(a.get("layers", "pk")),
+        "circuit": a.get("circuit", ""),
         "provenance": prov,
         "citations": a.get("citations", ""),
     }
@@ -161,9 +174,12 @@ def _environment():
 def render_html(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any] | None = None) -> str:
     """The report as an HTML string (figures made from ``ds`` unless given)."""
     if figures is None:
+        import tomllib
+
         from .plots import make_figures
 
-        figures = make_figures(ds)
+        wanted = tomllib.loads(ds.attrs["scenario"]).get("report", {}).get("figures", True)
+        figures = make_figures(ds) if wanted else []
     return _environment().get_template("report.html.j2").render(**_context(ds, summary, figures))
 
 

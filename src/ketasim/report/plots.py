@@ -90,7 +90,7 @@ def _bands_figure(ds: xr.Dataset, var: str, ylabel: str, *, thresholds: bool) ->
     iq = {p: qs.index(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
     fig = Figure(figsize=(9.0, 1.9 * len(arms) + 0.9), layout="constrained")
     axes = fig.subplots(len(arms), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
-    top = max(float(q.values.max()), 1.0)
+    top = max(float(np.nanmax(q.values)) if np.isfinite(q.values).any() else 1.0, 1.0)
     if thresholds:
         top = max([top] + [t["value"] for t in _thresholds(ds)])
     for ax, (i, arm) in zip(axes, enumerate(arms)):
@@ -129,12 +129,14 @@ def _zoom_figure(ds: xr.Dataset, hours: float = 24.0) -> Figure:
     for ax, (i, arm) in zip(axes, enumerate(arms)):
         c = col[arm]
         v = ds["C_plasma_ketamine_quantiles"].values[i][:, keep].astype(float)
-        ce = ds["C_effect_ketamine_quantiles"].values[i][iq[0.5], keep].astype(float)
+        ce = (ds["C_effect_ketamine_quantiles"].values[i][iq[0.5], keep].astype(float)
+              if "C_effect_ketamine_quantiles" in ds else None)
         ax.fill_between(th, v[iq[0.05]], v[iq[0.95]], color=c, alpha=0.22, lw=0)
         ax.fill_between(th, v[iq[0.25]], v[iq[0.75]], color=c, alpha=0.45, lw=0)
         ax.plot(th, v[iq[0.5]], color=c, lw=1.2)
-        ax.plot(th, ce, color="0.15", lw=1.0, ls=(0, (2, 1.5)))
-        ymax = max(float(v[iq[0.95]].max()), 1.0) * 1.12
+        if ce is not None:
+            ax.plot(th, ce, color="0.15", lw=1.0, ls=(0, (2, 1.5)))
+        ymax = max(float(np.nanmax(v[iq[0.95]])) if np.isfinite(v[iq[0.95]]).any() else 1.0, 1.0) * 1.12
         ax.set_ylim(0, ymax)
         for thr in _thresholds(ds):
             if thr["value"] < ymax:
@@ -150,14 +152,15 @@ def _zoom_figure(ds: xr.Dataset, hours: float = 24.0) -> Figure:
         ax.grid(True, color="0.92", lw=0.6)
     for ax in axes[len(arms):]:
         ax.set_visible(False)
-    _legend(fig, effect=True)
+    _legend(fig, effect="C_effect_ketamine_quantiles" in ds)
     return fig
 
 
 def _cmax_figure(ds: xr.Dataset) -> Figure:
     arms = [str(a) for a in ds["arm"].values]
     col = arm_colours(arms)
-    data = [np.maximum(ds["Cmax_ketamine"].values[i].astype(float), _FLOOR) for i in range(len(arms))]
+    data = [np.maximum(np.nan_to_num(ds["Cmax_ketamine"].values[i].astype(float), nan=_FLOOR), _FLOOR)
+            for i in range(len(arms))]
     fig = Figure(figsize=(9.0, 4.8), layout="constrained")
     ax = fig.subplots()
     pos = np.arange(1, len(arms) + 1)
@@ -212,14 +215,19 @@ def make_figures(ds: xr.Dataset) -> list[FigureSpec]:
             "Plasma ketamine in the first 24 h of each arm (linear scale, each panel its own y axis). Shaded: 5-95% "
             "and 25-75% of subjects; solid line: plasma median; dotted line: effect-site median (ke0 model), which "
             "lags plasma. " + th_note))
-        out.append(FigureSpec(
-            "norketamine_bands", _png(_bands_figure(ds, "C_plasma_norketamine", "plasma norketamine (ng/mL)",
-                                                    thresholds=False)),
-            f"Plasma norketamine over {days:g} days",
-            f"Plasma norketamine, the main active metabolite, by arm. {band_note}"))
+        if "C_plasma_norketamine_quantiles" in ds:
+            out.append(FigureSpec(
+                "norketamine_bands", _png(_bands_figure(ds, "C_plasma_norketamine", "plasma norketamine (ng/mL)",
+                                                        thresholds=False)),
+                f"Plasma norketamine over {days:g} days",
+                f"Plasma norketamine, the main active metabolite, by arm. {band_note}"))
         out.append(FigureSpec(
             "cmax_distribution", _png(_cmax_figure(ds)),
             "Peak plasma ketamine per subject",
             "Distribution of each subject's highest plasma ketamine concentration over the whole period (Cmax), "
             "by arm; log scale. " + th_note))
+        from .plots_layers import benefit_harm_figure, layer_figures
+
+        out += layer_figures(ds, _png)
+        out.append(benefit_harm_figure(ds, _png))
     return out

@@ -1,0 +1,699 @@
+"""Run a scenario: arms in one sampled population, chunked, written atomically.
+
+:func:`run_scenario` simulates every arm of a :class:`~ketasim.scenario.Scenario`
+for the same sampled subjects and writes, into one folder:
+
+``flagship.nc``
+    One compressed NetCDF file (xarray, h5netcdf engine): full time series for
+    the first ``outputs.series_subjects`` (default 50) subjects of every arm
+    (float32; dims ``arm x subject_sample x time``), population quantile bands
+    over time (``arm x quantile x time``, float32) and per-subject summary
+    metrics for every subject (``arm x subject``), with units and provenance
+    (ketasim version, scenario text as run and its sha256, parameter sets with
+    their citations and every parameter's source, circuit variant, seed).
+``summary.csv``
+    Tidy per-arm summary: ``arm, metric, unit, median, p05, p95``.
+``report.html`` (and ``report.pdf`` if the scenario asks), ``figures/*.png``
+    See :mod:`ketasim.report`.
+
+Which variables are simulated: the scenario's ``outputs.variables`` if given,
+else the plasma/effect-site PK variables the report needs plus every
+variable :func:`ketasim.simulate` offers by default beyond the PK layer
+(receptor occupancy, circuit, dopamine, outcomes, as those layers land).
+
+Summary metrics (plasma ketamine = S + R unless named otherwise), on the
+output grid: ``Cmax`` of ketamine and norketamine; ``Tmax_first`` (time of the
+ketamine peak in the first dosing occasion: doses less than
+:data:`OCCASION_GAP_H` apart); ``AUC`` (trapezoid rule) and ``Cavg`` =
+AUC / period; hours per week above each of :data:`THRESHOLDS` (linear
+interpolation between grid points); and for every variable beyond the PK
+layer ``peak_<var>`` (maximum over the period) and ``final_<var>`` (value at
+the end).
+
+Same scenario and seed, same numbers, whatever the chunk size: every random
+number is drawn up front by :func:`ketasim.population.sample_population`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time as _time
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import __version__
+from .errors import InputError
+from .parameters import ParameterSet, get_parameter_set
+from .population import Population, sample_population
+from .scenario import Scenario
+from .simulate import simulate
+
+__all__ = ["Threshold", "THRESHOLDS", "OUTPUTS", "QUANTILES", "METRICS", "ANCHORS", "OCCASION_GAP_H", "N_SERIES",
+           "RunResult", "run_scenario", "sample_scenario_population", "save_results", "print_summary",
+           "RESULTS_FILE", "SUMMARY_FILE"]
+
+RESULTS_FILE = "flagship.nc"
+SUMMARY_FILE = "summary.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A plasma ketamine concentration of reference, with its source."""
+
+    value: float  # ng/mL
+    label: str
+    source: str
+
+
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold(50.0, "DUID psychomotor-impairment threshold",
+              "Andresen-Streichert et al. 2022, DUID literature as stated there (physchem.csv "
+              "conc_effect_DUID_psychomotor_impairment_threshold [S])"),
+    Threshold(1200.0, "lower end of general-anaesthesia concentrations (1200-2400 ng/mL)",
+              "Zanos et al. 2018 Pharmacol Rev Table 1 (physchem.csv conc_effect_general_anaesthesia_range_low [S])"),
+)
+
+#: PK variables simulated for every subject (those a parameter set provides).
+OUTPUTS: tuple[str, ...] = ("C_plasma_ketamine", "C_plasma_norketamine", "C_effect_ketamine")
+
+#: Population quantiles kept over time (default; a scenario may add more).
+QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+#: Doses closer than this (h) belong to one occasion (session).
+OCCASION_GAP_H = 6.0
+
+#: Subjects per arm whose full time series are kept (default of ``outputs.series_subjects``).
+N_SERIES = 50
+
+#: Per-subject PK metrics: name -> (unit, long name).
+METRICS: dict[str, tuple[str, str]] = {
+    "Cmax_ketamine": ("ng/mL", "peak plasma ketamine (S + R) over the whole period"),
+    "Cmax_norketamine": ("ng/mL", "peak plasma norketamine over the whole period"),
+    "Tmax_first_ketamine": ("h", "time of the plasma ketamine peak in the first dosing occasion, after the first dose"),
+    "AUC_ketamine": ("ng*h/mL", "area under the plasma ketamine curve over the whole period (trapezoid rule on the output grid)"),
+    "Cavg_ketamine": ("ng/mL", "average plasma ketamine over the whole period (AUC / period)"),
+    "h_per_week_above_50": ("h/week", "hours per week with plasma ketamine above 50 ng/mL (DUID psychomotor-impairment threshold)"),
+    "h_per_week_above_1200": ("h/week", "hours per week with plasma ketamine above 1200 ng/mL (lower end of general anaesthesia)"),
+}
+
+#: Published values the numbers can be held against: (arm, metric, value, unit, what, source).
+ANCHORS: tuple[tuple[str, str, float, str, str, str], ...] = (
+    ("iv-depression", "Cmax_ketamine", 185.0, "ng/mL",
+     "plasma Cmax after 0.5 mg/kg IV over 40 min",
+     "Zanos et al. 2018 Pharmacol Rev Table 1 citing Zarate 2006 (pkpd_effects.csv; antidepressant.csv) [S]"),
+    ("esketamine", "Cmax_ketamine", 101.0, "ng/mL",
+     "typical-value Cmax of esketamine after 84 mg nasal spray (model-predicted, not observed)",
+     "Perez-Ruixo et al. 2021 Clin Pharmacokinet Table 4 via nlmixr2lib (pk_observations_calibration.csv VP26e) [C]"),
+)
+
+_PK_PREFIXES = ("C_", "A_")
+
+
+# ---------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_scenario` computed (or what :meth:`load` read back).
+
+    ``dataset`` is the content of ``flagship.nc``; ``summary`` that of
+    ``summary.csv`` (columns ``arm, metric, unit, median, p05, p95``).
+    """
+
+    dataset: xr.Dataset
+    summary: pd.DataFrame
+    out_dir: Path | None = None
+    elapsed_s: float | None = field(default=None, compare=False)
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike) -> "RunResult":
+        """Read saved results (``flagship.nc`` and ``summary.csv``) without recomputing."""
+        from .report.html import read_results
+
+        ds, summary = read_results(out_dir)
+        return cls(ds, summary, Path(out_dir))
+
+    @property
+    def scenario(self) -> Scenario:
+        return Scenario.from_dict(tomllib.loads(self.dataset.attrs["scenario"]), where="scenario attribute")
+
+    @property
+    def arms(self) -> list[str]:
+        return [str(a) for a in self.dataset["arm"].values]
+
+    def table(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{arm: {metric: {"unit", "median", "p05", "p95"}}}``."""
+        out: dict[str, dict[str, dict[str, Any]]] = {a: {} for a in self.arms}
+        for row in self.summary.itertuples(index=False):
+            out[str(row.arm)][str(row.metric)] = {"unit": str(row.unit), "median": float(row.median),
+                                                  "p05": float(row.p05), "p95": float(row.p95)}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the scenario's identity, the files and the per-arm summary (NaN as null)."""
+        a = self.dataset.attrs
+        files = {}
+        if self.out_dir is not None:
+            files = {k: str(Path(self.out_dir) / v) for k, v in
+                     (("netcdf", RESULTS_FILE), ("summary", SUMMARY_FILE), ("report", "report.html"))}
+            if (Path(self.out_dir) / "report.pdf").is_file():
+                files["pdf"] = str(Path(self.out_dir) / "report.pdf")
+        summ = {arm: {m: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
+                      for m, d in ms.items()} for arm, ms in self.table().items()}
+        return {
+            "scenario": self.scenario.name,
+            "scenario_sha256": a["scenario_sha256"],
+            "ketasim_version": a["ketasim_version"],
+            "n_subjects": int(a["n_subjects"]),
+            "seed": int(a["seed"]),
+            "circuit": a.get("circuit", ""),
+            "parameter_sets": a["parameter_sets"].split(", "),
+            "files": files,
+            "summary": summ,
+        }
+
+
+# ---------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------
+def _time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
+    """Hours above ``thr`` with linear interpolation between grid points (rows = subjects)."""
+    a, b = c[:, :-1], c[:, 1:]
+    dt = np.diff(t)
+    ua, ub = a > thr, b > thr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(ua & ub, 1.0,
+                        np.where(ua & ~ub, (a - thr) / (a - b),
+                                 np.where(~ua & ub, (b - thr) / (b - a), 0.0)))
+    return (frac * dt).sum(axis=1)
+
+
+def _first_occasion_end(dose_times: Sequence[float], end: float) -> float:
+    ts = sorted(dose_times)
+    for prev, nxt in zip(ts, ts[1:]):
+        if nxt - prev >= OCCASION_GAP_H:
+            return nxt
+    return end
+
+
+def _subject_metrics(t: np.ndarray, ck: np.ndarray, cnk: np.ndarray | None, t0: float,
+                     t_first_end: float) -> dict[str, np.ndarray]:
+    period = t[-1] - t[0]
+    weeks = period / 168.0
+    win = (t >= t0) & (t <= t_first_end)
+    if not win.any():
+        win = t >= 0
+    tw = t[win]
+    auc = np.trapezoid(ck, t, axis=1)
+    out = {
+        "Cmax_ketamine": ck.max(axis=1),
+        "Cmax_norketamine": cnk.max(axis=1) if cnk is not None else np.full(ck.shape[0], np.nan),
+        "Tmax_first_ketamine": tw[np.argmax(ck[:, win], axis=1)] - t0,
+        "AUC_ketamine": auc,
+        "Cavg_ketamine": auc / period,
+    }
+    for thr in THRESHOLDS:
+        out[f"h_per_week_above_{thr.value:g}"] = _time_above(ck, t, thr.value) / weeks
+    return out
+
+
+def _quantile_bands(full: np.ndarray, quantiles: Sequence[float], block: int = 512) -> np.ndarray:
+    q = np.asarray(quantiles)
+    out = np.empty((q.size, full.shape[1]), np.float32)
+    for j in range(0, full.shape[1], block):
+        with np.errstate(invalid="ignore"):
+            out[:, j:j + block] = np.quantile(full[:, j:j + block].astype(np.float64), q, axis=0)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# provenance
+# ---------------------------------------------------------------------------
+def _unit(p) -> str:
+    base = {"volume": "L", "flow": "L/h", "rate": "1/h", "time": "h", "amount": "mg",
+            "concentration": "ng/mL", "dimensionless": "fraction"}.get(p.kind, p.unit)
+    return base + ("/kg" if p.per_kg else "")
+
+
+def _provenance(sets: Mapping[str, ParameterSet], routes_by_set: Mapping[str, set[str]]) -> list[dict[str, Any]]:
+    out = []
+    for sid, ps in sets.items():
+        params = [{
+            "name": p.name, "value": float(p.value), "unit": _unit(p), "as_published": p.original,
+            "iiv": float(p.iiv), "tag": p.tag, "source": p.source, "note": p.note,
+        } for p in ps.params.values()]
+        routes = []
+        for r in sorted(routes_by_set.get(sid, ())):
+            spec = ps.routes.get(r, {})
+            routes.append({"route": r, "borrowed": bool(spec.get("borrowed", False)),
+                           "source": str(spec.get("source", "") or ("the set's own model" if not spec.get("borrowed") else "")),
+                           "note": str(spec.get("note", "") or "")})
+        out.append({"id": sid, "title": ps.title, "citation": ps.citation, "doi": ps.doi,
+                    "population": ps.population, "notes": list(ps.notes), "parameters": params, "routes": routes})
+    return out
+
+
+# ---------------------------------------------------------------------------
+# population
+# ---------------------------------------------------------------------------
+def sample_scenario_population(sc: Scenario) -> Population:
+    """The scenario's subjects, drawn up front from ``numpy.random.default_rng(seed)``.
+
+    Default covariates draw exactly as :func:`ketasim.population.sample_population`;
+    log-normal ``{median, gsd}`` weights, fixed values and uniform ``{low, high}``
+    ages are passed to it. Normal ``{mean, sd}`` covariates are drawn afterwards
+    from ``default_rng([seed, 1])`` and clipped to the plausible range.
+    """
+    from types import MappingProxyType
+
+    p = sc.population
+    weight = age = None
+    normal: dict[str, dict[str, float]] = {}
+    if p.weight is not None:
+        if isinstance(p.weight, (str, int, float)):
+            weight = (float(_kg(p.weight)), 0.0)
+        elif p.weight.kind == "lognormal":
+            c = p.weight.canonical("mass", "population.weight")
+            weight = (c["median"], c["gsd"])
+        else:
+            normal["weight"] = p.weight.canonical("mass", "population.weight")
+    if p.age is not None:
+        if isinstance(p.age, (str, int, float)):
+            a = float(p.age) if not isinstance(p.age, str) else float(p.age.split()[0])
+            age = (a, a)
+        elif p.age.kind == "uniform":
+            c = p.age.canonical("years", "population.age")
+            age = (c["low"], c["high"])
+        else:
+            normal["age"] = p.age.canonical("years", "population.age")
+    pop = sample_population(p.n, np.random.default_rng(p.seed), p.parameters, weight=weight, age=age,
+                            female_fraction=p.female_fraction, species=p.species)
+    if not normal:
+        return pop
+    rng2 = np.random.default_rng([p.seed, 1])
+    cov = dict(pop.covariates)
+    limits = {"weight": (0.02, 400.0), "age": (0.0, 120.0)}
+    for k in ("weight", "age"):
+        if k in normal:
+            c = normal[k]
+            if "mean" in c:
+                cov[k] = np.clip(c["mean"] + c["sd"] * rng2.standard_normal(p.n), *limits[k])
+            else:
+                cov[k] = np.clip(c["median"] * np.exp(c["gsd"] * rng2.standard_normal(p.n)), *limits[k])
+    return replace(pop, covariates=MappingProxyType(cov))
+
+
+def _kg(v) -> float:
+    from .units import to_kg
+
+    return to_kg(v, "population.weight")
+
+
+# ---------------------------------------------------------------------------
+# the computation
+# ---------------------------------------------------------------------------
+def _offered(reg, pop1: Population, t: np.ndarray, parameters, requested: Sequence[str] | None) -> dict[str, tuple]:
+    """Variables to simulate for an arm: name -> (units, long_name, layer)."""
+    probe_t = t[: min(t.size, 3)]
+    out: dict[str, tuple] = {}
+    if requested is not None:
+        res = simulate(reg, pop1, probe_t, parameters=parameters, outputs=list(requested))
+    else:
+        res = simulate(reg, pop1, probe_t, parameters=parameters)
+        pk = [o for o in OUTPUTS if o in res.data_vars]
+        missing = [o for o in OUTPUTS if o not in res.data_vars]
+        if missing:  # effect-site ketamine is not a default output of every set
+            try:
+                extra = simulate(reg, pop1, probe_t, parameters=parameters, outputs=missing)
+                pk += [o for o in missing if o in extra.data_vars]
+            except InputError:
+                pass
+        keep = pk + [v for v in res.data_vars if not str(v).startswith(_PK_PREFIXES)]
+        res = simulate(reg, pop1, probe_t, parameters=parameters, outputs=keep)
+    for v in res.data_vars:
+        if res[v].dims == ("subject", "time"):
+            layer = res[v].attrs.get("layer", "pk" if str(v).startswith(_PK_PREFIXES) else _guess_layer(str(v)))
+            out[str(v)] = (res[v].attrs.get("units", ""), res[v].attrs.get("long_name", str(v)), layer)
+    return out
+
+
+def _guess_layer(name: str) -> str:
+    n = name.lower()
+    if n.startswith("occupancy") or n.startswith("ro_"):
+        return "receptors"
+    if "dopamine" in n or n.startswith("da_") or "_da" in n:
+        return "dopamine"
+    if n.startswith("rate_") or "circuit" in n:
+        return "circuit"
+    return "outcomes"
+
+
+def _metric_defs(variables: Mapping[str, tuple]) -> dict[str, tuple[str, str]]:
+    defs = dict(METRICS)
+    for v, (u, ln, layer) in variables.items():
+        if layer == "pk":
+            continue
+        defs[f"peak_{v}"] = (u, f"peak of {ln} over the whole period")
+        defs[f"final_{v}"] = (u, f"{ln} at the end of the period")
+    return defs
+
+
+def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -> xr.Dataset:
+    t = sc.times()
+    nt = t.size
+    pop = sample_scenario_population(sc)
+    n = pop.n
+    ns = min(sc.outputs.series_subjects, n)
+    quantiles = tuple(sc.outputs.quantiles)
+    chunks = [slice(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+    n_arms = len(sc.arms)
+    regs = []
+    for i, arm in enumerate(sc.arms):
+        try:
+            regs.append(arm.to_regimen())
+        except InputError as exc:
+            raise InputError(f"arms[{i}] ({arm.name!r}) regimen: {exc}") from None
+    arm_params = [parameters if parameters is not None else (arm.parameters or sc.population.parameters)
+                  for arm in sc.arms]
+
+    # which variables: the union over arms (an arm whose set lacks one gets NaN)
+    variables: dict[str, tuple] = {}
+    per_arm_vars = []
+    for i, (arm, reg) in enumerate(zip(sc.arms, regs)):
+        try:
+            offered = _offered(reg, pop.take(slice(0, 1)), t, arm_params[i], sc.outputs.variables)
+        except InputError as exc:
+            raise InputError(f"arms[{i}] ({arm.name!r}): {exc}") from None
+        per_arm_vars.append(offered)
+        for k, v in offered.items():
+            variables.setdefault(k, v)
+    if "C_plasma_ketamine" not in variables:
+        raise InputError("outputs.variables must include C_plasma_ketamine (the summary metrics and report use it).")
+    metric_defs = _metric_defs(variables)
+    if sc.outputs.summaries is not None:
+        bad = [m for m in sc.outputs.summaries if m not in metric_defs]
+        if bad:
+            from .errors import unknown
+
+            raise unknown("outputs.summaries", bad[0], list(metric_defs))
+        metric_defs = {m: metric_defs[m] for m in metric_defs if m in sc.outputs.summaries}
+
+    names = list(variables)
+    series = {o: np.full((n_arms, ns, nt), np.nan, np.float32) for o in names}
+    bands = {o: np.full((n_arms, len(quantiles), nt), np.nan, np.float32) for o in names}
+    metrics = {m: np.full((n_arms, n), np.nan) for m in metric_defs}
+    arm_sets: list[list[str]] = []
+    routes_by_set: dict[str, set[str]] = {}
+    task = progress.add_task("simulating", total=n_arms * len(chunks)) if progress is not None else None
+
+    for i, (arm, reg) in enumerate(zip(sc.arms, regs)):
+        here = list(per_arm_vars[i])
+        dose_times = [e.time for e in reg.events]
+        t0 = min(dose_times) if dose_times else 0.0
+        t_first_end = _first_occasion_end(dose_times, float(t[-1]))
+        full = {o: np.empty((n, nt), np.float32) for o in here}
+        sets_here: list[str] = []
+        for sl in chunks:
+            if progress is not None:
+                progress.update(task, description=f"{arm.name[:40]} (subjects {sl.start + 1}-{sl.stop})")
+            try:
+                res = simulate(reg, pop.take(sl), t, parameters=arm_params[i], outputs=here, scenario=sc.name)
+            except InputError as exc:
+                raise InputError(f"arms[{i}] ({arm.name!r}): {exc}") from None
+            for sid in res.attrs["parameter_sets"].split(", "):
+                if sid not in sets_here:
+                    sets_here.append(sid)
+            c = {}
+            for o in here:
+                v = res[o].values
+                c[o] = np.maximum(v, 0.0) if o.startswith("C_") else v  # round-off negatives (~1e-13) -> 0
+                full[o][sl] = c[o]
+            lo, hi = sl.start, min(sl.stop, ns)
+            if lo < hi:
+                for o in here:
+                    series[o][i, lo:hi] = c[o][: hi - lo]
+            pk = _subject_metrics(t, c["C_plasma_ketamine"], c.get("C_plasma_norketamine"), t0, t_first_end)
+            for m, v in pk.items():
+                if m in metrics:
+                    metrics[m][i, sl] = v
+            for o in here:
+                if f"peak_{o}" in metrics:
+                    metrics[f"peak_{o}"][i, sl] = np.nanmax(c[o], axis=1)
+                if f"final_{o}" in metrics:
+                    metrics[f"final_{o}"][i, sl] = c[o][:, -1]
+            del res, c
+            if progress is not None:
+                progress.advance(task)
+        for o in here:
+            bands[o][i] = _quantile_bands(full[o], quantiles)
+        del full
+        arm_sets.append(sets_here)
+        for sid in sets_here:
+            routes_by_set.setdefault(sid, set()).update(reg.routes)
+
+    all_ids = list(dict.fromkeys(s for ss in arm_sets for s in ss))
+    sets = {parameters.id: parameters} if isinstance(parameters, ParameterSet) else \
+        {sid: get_parameter_set(sid) for sid in all_ids}
+    prov = _provenance(sets, routes_by_set)
+
+    coords = {
+        "arm": ("arm", [a.name for a in sc.arms]),
+        "time": ("time", t, {"units": "h", "long_name": "time after the start of the regimen"}),
+        "quantile": ("quantile", np.asarray(quantiles), {"long_name": "population quantile"}),
+        "subject": ("subject", np.asarray(pop.ids), {"long_name": "subject id (the same subjects in every arm)"}),
+        "subject_sample": ("subject_sample", np.asarray(pop.ids[:ns]),
+                           {"long_name": f"the first {ns} subjects, whose full time series are kept"}),
+        "weight": ("subject", np.asarray(pop.covariates["weight"], float), {"units": "kg"}),
+        "age": ("subject", np.asarray(pop.covariates["age"], float), {"units": "years"}),
+        "sex": ("subject", np.asarray(pop.covariates["sex"]).astype(str), {"units": ""}),
+    }
+    data_vars: dict[str, Any] = {}
+    for o in names:
+        u, ln, layer = variables[o]
+        data_vars[o] = (("arm", "subject_sample", "time"), series[o], {"units": u, "long_name": ln, "layer": layer})
+        data_vars[f"{o}_quantiles"] = (("arm", "quantile", "time"), bands[o],
+                                       {"units": u, "long_name": f"{ln}: population quantiles over all subjects",
+                                        "layer": layer})
+    for m, (u, ln) in metric_defs.items():
+        data_vars[m] = (("arm", "subject"), metrics[m], {"units": u, "long_name": ln})
+    data_vars["regimen"] = (("arm",), [a.regimen_text for a in sc.arms], {"long_name": "regimen text"})
+    data_vars["arm_parameter_sets"] = (("arm",), [", ".join(s) for s in arm_sets],
+                                       {"long_name": "parameter sets used by the arm's subjects"})
+    ds = xr.Dataset(data_vars, coords=coords)
+    layers = list(dict.fromkeys(["pk"] + [variables[o][2] for o in names]))
+    p = sc.population
+    ds.attrs.update({
+        "title": f"ketasim scenario: {sc.name}",
+        "ketasim_version": __version__,
+        "layers": ", ".join(layers),
+        "circuit": sc.model.circuit,
+        "outcomes": sc.model.outcomes if isinstance(sc.model.outcomes, str) else ", ".join(sc.model.outcomes),
+        "scenario": sc.to_toml(),
+        "scenario_format": "toml",
+        "scenario_sha256": sc.sha256,
+        "seed": int(p.seed),
+        "species": p.species,
+        "n_subjects": int(n),
+        "n_series_subjects": int(ns),
+        "population": _population_text(sc),
+        "parameter_sets": ", ".join(all_ids),
+        "citations": " | ".join(f"{sid}: {sets[sid].citation}" for sid in sets),
+        "provenance": json.dumps(prov, ensure_ascii=False),
+        "thresholds": json.dumps([{"value": th.value, "units": "ng/mL", "label": th.label, "source": th.source}
+                                  for th in THRESHOLDS], ensure_ascii=False),
+        "anchors": json.dumps([dict(zip(("arm", "metric", "value", "units", "what", "source"), a)) for a in ANCHORS],
+                              ensure_ascii=False),
+        "metric_notes": (f"Computed on the output grid (step {sc.step}). Cmax over the whole period; Tmax_first within "
+                         f"the first dosing occasion (doses < {OCCASION_GAP_H:g} h apart form one occasion); AUC by the "
+                         "trapezoid rule; time above a threshold with linear interpolation between grid points. "
+                         "Round-off negatives (|C| ~ 1e-13 ng/mL) are set to 0."),
+    })
+    return ds
+
+
+def _population_text(sc: Scenario) -> str:
+    p = sc.population
+    if p.species == "rat":
+        w = "weight log-normal, median 0.3 kg, geometric SD 10%; age 0.25 y"
+    else:
+        w = "weight log-normal, median 70 kg, geometric SD 20%; age uniform over the parameter set's study range " \
+            "(default 18-65 y)"
+    given = []
+    if p.weight is not None:
+        given.append(f"weight {p.weight if isinstance(p.weight, (str, int, float)) else p.weight.model_dump(exclude_none=True)}")
+    if p.age is not None:
+        given.append(f"age {p.age if isinstance(p.age, (str, int, float)) else p.age.model_dump(exclude_none=True)}")
+    return (f"{p.species}s drawn with numpy.random.default_rng({p.seed}) by ketasim.population.sample_population: "
+            f"{w}; {100 * p.female_fraction:g}% female (modelling assumptions)"
+            + (f"; as given in the scenario: {', '.join(given)}" if given else "")
+            + "; the same subjects in every arm")
+
+
+def _summary_frame(ds: xr.Dataset) -> pd.DataFrame:
+    rows = []
+    metric_names = [v for v in ds.data_vars if ds[v].dims == ("arm", "subject")]
+    for i, arm in enumerate(ds["arm"].values):
+        for m in metric_names:
+            v = ds[m].values[i]
+            if np.all(np.isnan(v)):
+                p05 = med = p95 = np.nan
+            else:
+                p05, med, p95 = np.nanquantile(v, [0.05, 0.5, 0.95])
+            rows.append({"arm": str(arm), "metric": m, "unit": ds[m].attrs["units"], "median": float(med),
+                         "p05": float(p05), "p95": float(p95)})
+    return pd.DataFrame(rows, columns=["arm", "metric", "unit", "median", "p05", "p95"])
+
+
+def _netcdf_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    enc = {}
+    for name, v in ds.data_vars.items():
+        if v.dtype.kind == "f":
+            enc[name] = {"zlib": True, "complevel": 4, "shuffle": True}
+            if v.ndim == 3:
+                enc[name]["chunksizes"] = tuple(min(s, c) for s, c in zip(v.shape, (1, 50, 4096)))
+    return enc
+
+
+def _require_h5py() -> None:
+    from .errors import KetasimError
+
+    try:
+        import h5py  # noqa: F401 - the HDF5 backend of h5netcdf
+    except ImportError:
+        raise KetasimError("writing flagship.nc needs the h5py package (the HDF5 backend of h5netcdf); "
+                           "install it with `pip install h5py`.") from None
+
+
+def save_results(result_ds: xr.Dataset, summary: pd.DataFrame, out_dir: Path) -> None:
+    """Write ``flagship.nc`` and ``summary.csv`` atomically."""
+    from .report.html import write_atomic as _write_atomic
+
+    _require_h5py()
+    _write_atomic(Path(out_dir) / RESULTS_FILE,
+                  lambda p: result_ds.to_netcdf(p, engine="h5netcdf", encoding=_netcdf_encoding(result_ds)))
+    _write_atomic(Path(out_dir) / SUMMARY_FILE, lambda p: summary.to_csv(p, index=False, lineterminator="\n"))
+
+
+def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: str | ParameterSet | None = None,
+                 chunk_size: int = 250, progress: bool = True, report: bool = True,
+                 formats: Sequence[str] | None = None) -> RunResult:
+    """Run a scenario and write results, figures and report(s) into ``out_dir``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        See :mod:`ketasim.scenario` (``ketasim.scenario.load(path)``).
+    out_dir : path
+        Folder for ``flagship.nc``, ``summary.csv``, ``report.html`` and
+        ``figures/`` (created if needed; files are replaced atomically).
+    parameters : str or ParameterSet, optional
+        One parameter set for every arm, over the scenario's own choice.
+    chunk_size : int
+        Subjects simulated at once (bounds memory; results do not depend on it).
+    progress : bool
+        Show a progress bar (rich, on stderr).
+    report : bool
+        Also write figures and the report(s).
+    formats : sequence of {"html", "pdf"}, optional
+        Report formats; default the scenario's ``report.formats``.
+    """
+    t_start = _time.perf_counter()
+    if not isinstance(scenario, Scenario):
+        raise InputError(f"scenario must be a ketasim.scenario.Scenario; got {type(scenario).__name__}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise InputError(f"chunk_size must be a whole number >= 1; got {chunk_size!r}.")
+    out = Path(out_dir)
+    _require_h5py()  # fail before computing, not after
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        with bar:
+            ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=bar)
+    else:
+        ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
+    summary = _summary_frame(ds)
+    save_results(ds, summary, out)
+    result = RunResult(ds, summary, out)
+    if report:
+        from .report import write_reports
+
+        write_reports(result, out, formats=tuple(formats) if formats is not None else scenario.report.formats,
+                      figures=scenario.report.figures)
+    return replace(result, elapsed_s=_time.perf_counter() - t_start)
+
+
+# ---------------------------------------------------------------------------
+# terminal
+# ---------------------------------------------------------------------------
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "-"
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax >= 10_000:
+        return f"{x / 1000:.0f}k"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    if ax >= 1:
+        return f"{x:.2f}"
+    return f"{x:.2g}"
+
+
+def _cell(d: Mapping[str, float] | None) -> str:
+    if d is None:
+        return "-"
+    return f"{_fmt(d['median'])}\n[{_fmt(d['p05'])}-{_fmt(d['p95'])}]"
+
+
+_TABLE_METRICS = (("Cmax_ketamine", "Cmax\nng/mL"), ("h_per_week_above_50", "> 50 ng/mL\nh/week"),
+                  ("h_per_week_above_1200", "> 1200 ng/mL\nh/week"), ("AUC_ketamine", "AUC\nng*h/mL"))
+
+
+def print_summary(result: RunResult, console=None) -> None:
+    """Print a concise table of the per-arm summary (median [5-95%]) with rich.
+
+    PK columns first, then the peak of each variable beyond the PK layer (at
+    most four more columns).
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    tab = result.table()
+    attrs = result.dataset.attrs
+    present = set(result.summary["metric"])
+    cols = [(m, h) for m, h in _TABLE_METRICS if m in present]
+    seen_layers: set[str] = set()
+    for m in result.summary["metric"].drop_duplicates():  # the first variable of each layer beyond PK, at most 3
+        v = m.removeprefix("peak_")
+        if not m.startswith("peak_") or f"{v}_quantiles" not in result.dataset or len(seen_layers) >= 3:
+            continue
+        layer = result.dataset[f"{v}_quantiles"].attrs.get("layer", "")
+        if layer in seen_layers:
+            continue
+        seen_layers.add(layer)
+        u = result.dataset[m].attrs.get("units", "")
+        cols.append((m, f"peak\n{v}" + (f"\n{u}" if u and u != "1" else "")))
+    layers = attrs.get("layers", "pk")
+    t = Table(title=f"{attrs['title'].split(': ', 1)[-1]}: n = {attrs['n_subjects']} per arm, seed {attrs['seed']}",
+              caption=f"median [5-95% of subjects]; layers run: {layers}", box=box.SIMPLE_HEAD)
+    t.add_column("arm", style="bold", no_wrap=True, max_width=34, overflow="fold")
+    for _, head in cols:
+        t.add_column(head, justify="right", no_wrap=True)
+    for arm, m in tab.items():
+        t.add_row(arm, *(_cell(m.get(k)) for k, _ in cols))
+    console.print(t)
