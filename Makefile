@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/ketasim run --out results/flagship
 
-test: $(STAMP)
+# Headless Chromium for the report's browser test (Debian package; Playwright drives it and
+# never downloads a browser of its own). Idempotent: does nothing when /usr/bin/chromium exists.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium (Debian package) for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "chromium is missing at $(CHROMIUM): the browser test will fail"; exit 1; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 src tests
 
 bench: $(STAMP)

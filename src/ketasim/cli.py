@@ -204,12 +204,13 @@ def variables(fmt: str = typer.Option("table", "--format", help="table | json.")
 @app.command()
 @_guard
 def run(
-    scenario: Optional[Path] = typer.Argument(None, help="Scenario file (TOML); default: the embedded flagship."),
+    scenario: Optional[Path] = typer.Argument(None, help="Scenario file (TOML, YAML or JSON; see `ketasim examples`); default: the flagship benefit-risk scenario."),
     out: Path = typer.Option(Path("results/flagship"), help="Output directory."),
     n: Optional[int] = typer.Option(None, help="Subjects per arm (default: the scenario's)."),
     seed: Optional[int] = typer.Option(None, help="Population seed (default: the scenario's)."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help='Override a scenario field: PATH=VALUE, e.g. population.n=5000 or arms.esketamine.dose="84 mg" (repeatable).'),
 ):
     """Run the flagship benefit–risk scenario (through the layers that exist) and write the report."""
     from rich.console import Console
@@ -225,7 +226,8 @@ def run(
         kwargs["seed"] = seed
     if scenario is not None:
         kwargs["scenario_path"] = scenario
-    res = flagship.run_flagship(out, quiet=quiet or as_json, progress=not (quiet or as_json), **kwargs)
+    res = flagship.run_flagship(out, quiet=quiet or as_json, progress=not (quiet or as_json), overrides=sets or (),
+                                **kwargs)
     if as_json:
         typer.echo(json.dumps(res.to_json(), indent=1))
     elif not quiet:
@@ -237,7 +239,7 @@ def run(
 # Feature commands live in their own modules (``ketasim/cli_<feature>.py``), each doing
 # ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
 # Add the module's name here; keep this file to the core commands.
-_COMMAND_MODULES: tuple[str, ...] = ("cli_trials",)
+_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario")
 for _mod in _COMMAND_MODULES:
     __import__(f"{__package__}.{_mod}")
 

@@ -319,24 +319,38 @@ def _kg(v) -> float:
 # ---------------------------------------------------------------------------
 # the computation
 # ---------------------------------------------------------------------------
-def _offered(reg, pop1: Population, t: np.ndarray, parameters, requested: Sequence[str] | None) -> dict[str, tuple]:
+def _circuit(sc: Scenario) -> str | list[str] | None:
+    c = sc.model.circuit
+    return None if c == "best" else [x.strip() for x in c.split("+")]
+
+
+def _sim(reg, pop, t, *, parameters, outputs=None, circuit=None, scenario: str = ""):
+    """simulate(), passing ``circuit`` only when a variant is chosen (so a PK-only simulate() still works)."""
+    kw = {"circuit": circuit} if circuit is not None else {}
+    if outputs is not None:
+        kw["outputs"] = outputs
+    return simulate(reg, pop, t, parameters=parameters, scenario=scenario, **kw)
+
+
+def _offered(reg, pop1: Population, t: np.ndarray, parameters, requested: Sequence[str] | None,
+             circuit=None) -> dict[str, tuple]:
     """Variables to simulate for an arm: name -> (units, long_name, layer)."""
     probe_t = t[: min(t.size, 3)]
     out: dict[str, tuple] = {}
     if requested is not None:
-        res = simulate(reg, pop1, probe_t, parameters=parameters, outputs=list(requested))
+        res = _sim(reg, pop1, probe_t, parameters=parameters, outputs=list(requested), circuit=circuit)
     else:
-        res = simulate(reg, pop1, probe_t, parameters=parameters)
+        res = _sim(reg, pop1, probe_t, parameters=parameters, circuit=circuit)
         pk = [o for o in OUTPUTS if o in res.data_vars]
         missing = [o for o in OUTPUTS if o not in res.data_vars]
         if missing:  # effect-site ketamine is not a default output of every set
             try:
-                extra = simulate(reg, pop1, probe_t, parameters=parameters, outputs=missing)
+                extra = _sim(reg, pop1, probe_t, parameters=parameters, outputs=missing, circuit=circuit)
                 pk += [o for o in missing if o in extra.data_vars]
             except InputError:
                 pass
         keep = pk + [v for v in res.data_vars if not str(v).startswith(_PK_PREFIXES)]
-        res = simulate(reg, pop1, probe_t, parameters=parameters, outputs=keep)
+        res = _sim(reg, pop1, probe_t, parameters=parameters, outputs=keep, circuit=circuit)
     for v in res.data_vars:
         if res[v].dims == ("subject", "time"):
             layer = res[v].attrs.get("layer", "pk" if str(v).startswith(_PK_PREFIXES) else _guess_layer(str(v)))
@@ -380,6 +394,8 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
             regs.append(arm.to_regimen())
         except InputError as exc:
             raise InputError(f"arms[{i}] ({arm.name!r}) regimen: {exc}") from None
+    circuit = _circuit(sc)
+    circuit_used = ""
     arm_params = [parameters if parameters is not None else (arm.parameters or sc.population.parameters)
                   for arm in sc.arms]
 
@@ -388,7 +404,7 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
     per_arm_vars = []
     for i, (arm, reg) in enumerate(zip(sc.arms, regs)):
         try:
-            offered = _offered(reg, pop.take(slice(0, 1)), t, arm_params[i], sc.outputs.variables)
+            offered = _offered(reg, pop.take(slice(0, 1)), t, arm_params[i], sc.outputs.variables, circuit)
         except InputError as exc:
             raise InputError(f"arms[{i}] ({arm.name!r}): {exc}") from None
         per_arm_vars.append(offered)
@@ -424,9 +440,11 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
             if progress is not None:
                 progress.update(task, description=f"{arm.name[:40]} (subjects {sl.start + 1}-{sl.stop})")
             try:
-                res = simulate(reg, pop.take(sl), t, parameters=arm_params[i], outputs=here, scenario=sc.name)
+                res = _sim(reg, pop.take(sl), t, parameters=arm_params[i], outputs=here, circuit=circuit,
+                           scenario=sc.name)
             except InputError as exc:
                 raise InputError(f"arms[{i}] ({arm.name!r}): {exc}") from None
+            circuit_used = circuit_used or str(res.attrs.get("circuit", ""))
             for sid in res.attrs["parameter_sets"].split(", "):
                 if sid not in sets_here:
                     sets_here.append(sid)
@@ -493,7 +511,8 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
         "title": f"ketasim scenario: {sc.name}",
         "ketasim_version": __version__,
         "layers": ", ".join(layers),
-        "circuit": sc.model.circuit,
+        "circuit": circuit_used,
+        "circuit_requested": sc.model.circuit,
         "outcomes": sc.model.outcomes if isinstance(sc.model.outcomes, str) else ", ".join(sc.model.outcomes),
         "scenario": sc.to_toml(),
         "scenario_format": "toml",
