@@ -73,8 +73,6 @@ def trial(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
 ):
     """Run a virtual trial: every arm in one sampled population, chunk by chunk, serially or on Dask."""
-    from dataclasses import replace
-
     from . import trials
     from .output import atomic_write_bytes
 
@@ -86,8 +84,11 @@ def trial(
         executor = "dask"
     outp = Path(resume or out or "results/trial")
     sc = _scenario(scenario, resume)
-    if end is not None or step is not None:
-        sc = replace(sc, **{k: v for k, v in (("end", end), ("step", step)) if v is not None})
+    sets = [f"{k}={json.dumps(v)}" for k, v in (("end", end), ("step", step)) if v is not None]
+    if sets:
+        from .trials._scenario import with_overrides
+
+        sc = with_overrides(sc, sets)
     kw = {}
     if resume is not None:
         rec = trials.read_manifest(resume)["design"]

@@ -24,20 +24,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..flagship import OUTPUTS, Scenario, load_scenario
 from ..parameters import ParameterSet
-from ..population import Population, sample_population
+from ..population import Population
+from . import _scenario as S
 
 __all__ = ["TrialDesign", "Chunk", "design", "DEFAULT_CHUNK_SIZE"]
 
-#: Subjects per chunk unless told otherwise (a chunk of the flagship takes ~1.5 s and ~150 MB).
-DEFAULT_CHUNK_SIZE = 1000
+#: Subjects per chunk unless told otherwise (a flagship chunk with every layer: ~2 s and ~0.5 GB).
+DEFAULT_CHUNK_SIZE = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +78,11 @@ class TrialDesign:
     parameters : str or ParameterSet, optional
         One parameter set for every arm; default the documented default per
         arm and subject.
-    outputs : tuple of str
-        Variables simulated (any that :func:`ketasim.simulate` offers); summary
-        metrics are computed from those present.
-    weight_median : float, optional
-        Median body weight (kg) of the sampled population (geometric SD 20%);
-        default 70 kg. Sweeps vary it as ``population.weight``.
+    outputs : tuple of str, optional
+        Variables simulated (any that :func:`ketasim.simulate` offers); default
+        the scenario's ``outputs.variables``, else everything ``simulate``
+        offers for the arm plus the flagship's PK outputs. Summary metrics are
+        computed from the variables present.
     """
 
     scenario: Scenario
@@ -89,9 +90,7 @@ class TrialDesign:
     seed: int | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     parameters: str | ParameterSet | None = None
-    outputs: tuple[str, ...] = OUTPUTS
-    weight_median: float | None = None
-    population_options: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.scenario, Scenario):
@@ -100,19 +99,15 @@ class TrialDesign:
         object.__setattr__(self, "n", _whole("n", self.scenario.n if self.n is None else self.n, 1))
         object.__setattr__(self, "seed", _whole("seed", self.scenario.seed if self.seed is None else self.seed, 0))
         object.__setattr__(self, "chunk_size", _whole("chunk_size", self.chunk_size, 1))
-        if (self.scenario.n, self.scenario.seed) != (self.n, self.seed):  # the scenario records the truth
-            object.__setattr__(self, "scenario", replace(self.scenario, n=self.n, seed=self.seed))
         if self.n > 10_000_000:
             raise InputError(f"n must be <= 10000000 subjects; got {self.n}.")
-        outs = (self.outputs,) if isinstance(self.outputs, str) else tuple(self.outputs)
-        if not outs:
-            raise InputError("outputs must name at least one variable; got none.")
-        object.__setattr__(self, "outputs", outs)
-        if self.weight_median is not None:
-            w = float(self.weight_median)
-            if not 0.5 <= w <= 400:
-                raise InputError(f"population.weight (median, kg) must be between 0.5 and 400; got {w:g}.")
-            object.__setattr__(self, "weight_median", w)
+        # the scenario records the truth (its population.n and seed are the design's)
+        object.__setattr__(self, "scenario", S.with_n_seed(self.scenario, self.n, self.seed))
+        if self.outputs is not None:
+            outs = (self.outputs,) if isinstance(self.outputs, str) else tuple(self.outputs)
+            if not outs:
+                raise InputError("outputs must name at least one variable; got none.")
+            object.__setattr__(self, "outputs", outs)
         if self.parameters is not None and not isinstance(self.parameters, (str, ParameterSet)):
             raise InputError(f"parameters must be a parameter-set id or a ParameterSet; "
                              f"got {type(self.parameters).__name__}.")
@@ -133,10 +128,14 @@ class TrialDesign:
 
     def population(self) -> Population:
         """The trial's subjects, every random number drawn now from ``default_rng(seed)``."""
-        kw = dict(self.population_options)
-        if self.weight_median is not None:
-            kw["weight"] = (self.weight_median, 0.20)
-        return sample_population(self.n, np.random.default_rng(self.seed), **kw)
+        return S.population(self.scenario)
+
+    @cached_property
+    def arm_outputs(self) -> tuple[tuple[str, ...], ...]:
+        """The variables simulated in each arm (resolved once, on a typical subject)."""
+        return tuple(_resolve_outputs(self.scenario, arm, S.arm_parameters(self.scenario, arm, self.parameters),
+                                      self.outputs or S.requested_outputs(self.scenario))
+                     for arm in self.scenario.arms)
 
     def with_(self, **changes: Any) -> "TrialDesign":
         """A new design with some fields replaced (``dataclasses.replace``)."""
@@ -151,19 +150,39 @@ class TrialDesign:
             "seed": self.seed,
             "chunk_size": self.chunk_size,
             "parameters": None if ps is None else (ps if isinstance(ps, str) else _set_fingerprint(ps)),
-            "outputs": list(self.outputs),
-            "weight_median": self.weight_median,
-            "population_options": {k: list(v) if isinstance(v, tuple) else v
-                                   for k, v in sorted(self.population_options.items())},
+            "outputs": [list(o) for o in self.arm_outputs],
         }
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """sha256 of everything the numbers depend on (and of the chunking, which names the files)."""
         from .. import __version__
 
         doc = {"ketasim_version": __version__, **self.to_dict()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _resolve_outputs(sc, arm, parameters, requested) -> tuple[str, ...]:
+    if requested:
+        return tuple(requested)
+    from ..errors import InputError as _IE
+    from ..population import Subject
+    from ..simulate import simulate
+
+    species = getattr(getattr(sc, "population", None), "species", "human")
+    subj = Subject(weight=0.3, age=0.25, species="rat") if species == "rat" else Subject()
+    reg = S.regimen(arm)
+    t = sc.times()[:3]
+    res = simulate(reg, subj, t, parameters=parameters)
+    keep = [str(v) for v in res.data_vars if res[v].dims == ("subject", "time")]
+    for o in OUTPUTS:
+        if o not in keep:
+            try:
+                simulate(reg, subj, t, parameters=parameters, outputs=[o])
+            except _IE:
+                continue
+            keep.append(o)
+    return tuple(keep)
 
 
 def _set_fingerprint(ps: ParameterSet) -> str:
@@ -191,10 +210,9 @@ def design(scenario: Scenario | str | os.PathLike | None = None, *, n: int | Non
         sc = scenario
     else:
         sc = load_scenario(scenario)
-    changes = {k: v for k, v in (("end", end), ("step", step)) if v is not None}
-    if changes:
-        sc = replace(sc, **changes)
-    kw: dict[str, Any] = {}
-    if outputs is not None:
-        kw["outputs"] = tuple(outputs)
-    return TrialDesign(sc, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters, **kw)
+    sets = [f"{k}={json.dumps(v)}" for k, v in (("end", end), ("step", step)) if v is not None]
+    if sets:
+        sc = S.with_overrides(sc, sets) if hasattr(sc, "with_overrides") else replace(
+            sc, **{k: v for k, v in (("end", end), ("step", step)) if v is not None})
+    return TrialDesign(sc, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters,
+                       outputs=None if outputs is None else tuple(outputs))

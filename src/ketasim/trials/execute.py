@@ -44,6 +44,8 @@ __all__ = ["EXECUTORS", "map_tasks", "run", "read_trial", "read_manifest", "tria
 EXECUTORS = ("serial", "dask")
 
 MANIFEST = "manifest.json"
+#: Seconds between manifest refreshes during a run (it is always written at the start and the end).
+MANIFEST_EVERY_S = 0.5
 CHUNK_DIR = "chunks"
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.parquet$")
 _FORMAT = "ketasim-trial/1"
@@ -353,15 +355,24 @@ def run(design: TrialDesign, *, executor: str = "serial", workers: int = 2, sche
     done, units = _prepare_store(outp, design, resume)
     todo = [c for c in chunks if c.index not in done]
     _write_manifest(outp, design, done, units, complete=not todo)
-    for idx, df in map_tasks(run_chunk, _population_tasks(design, todo), total=len(todo), executor=executor,
-                             workers=workers, scheduler=scheduler, progress=progress, label="trial chunks"):
-        c = chunks[idx]
-        _write_chunk(outp, design, c, df)
-        done[idx] = c
-        units.update(metric_units(df))
+    last = time.monotonic()
+    try:
+        for idx, df in map_tasks(run_chunk, _population_tasks(design, todo), total=len(todo), executor=executor,
+                                 workers=workers, scheduler=scheduler, progress=progress, label="trial chunks"):
+            c = chunks[idx]
+            _write_chunk(outp, design, c, df)
+            done[idx] = c
+            units.update(metric_units(df))
+            now = time.monotonic()
+            if len(done) == len(chunks) or now - last >= MANIFEST_EVERY_S:
+                # the chunk files are self-describing (resume scans them); the manifest is refreshed
+                # at most every MANIFEST_EVERY_S so that huge trials do not rewrite it thousands of times
+                _write_manifest(outp, design, done, units, complete=len(done) == len(chunks))
+                last = now
+            if on_chunk is not None:
+                on_chunk(len(done), len(chunks))
+    finally:  # interrupted (an exception, Ctrl-C) or finished: record what is done
         _write_manifest(outp, design, done, units, complete=len(done) == len(chunks))
-        if on_chunk is not None:
-            on_chunk(len(done), len(chunks))
     return read_trial(outp) if load else None
 
 
@@ -456,7 +467,11 @@ def trial_summary(out: str | os.PathLike, quantiles: Sequence[float] = (0.05, 0.
     for m, u in man["units"].items():
         col = np.concatenate([pq.read_table(f, columns=[m]).column(0).to_numpy() for f in files])
         for i, arm in enumerate(man["arms"]):
-            qs = np.quantile(col[arm_col == i], quantiles)
+            x = col[arm_col == i]
+            x = x[~np.isnan(x)]
+            if x.size == 0:  # the variable does not exist in this arm (e.g. a metabolite its set lacks)
+                continue
+            qs = np.quantile(x, quantiles)
             row = {"arm": arm, "metric": m, "unit": u}
             row.update({names.get(q, f"p{round(q * 100):02d}"): float(v) for q, v in zip(quantiles, qs)})
             rows.append(row)

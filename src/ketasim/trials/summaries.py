@@ -5,11 +5,13 @@ each arm of a design for one chunk of subjects and reduces the time series to
 per-subject metrics at once, so a chunk's result is small (a few hundred bytes
 per subject) whatever the output grid.
 
-Metrics are computed from the outputs present in the simulation:
+Metrics are computed from the outputs present in the simulation (whatever
+layers :func:`ketasim.simulate` offers):
 
 - for every simulated variable ``X`` (dims subject x time): ``peak_X`` (the
-  maximum on the output grid) and ``auc_X`` (trapezoid rule over the period);
-- when plasma ketamine and norketamine are present, the flagship's metrics
+  maximum on the output grid), ``auc_X`` (trapezoid rule over the period) and
+  ``final_X`` (the value at the end of the period);
+- when plasma ketamine is present, the flagship's metrics
   (:data:`ketasim.flagship.METRICS`: ``Cmax_ketamine``, ``Tmax_first_ketamine``,
   ``AUC_ketamine``, ``Cavg_ketamine``, hours per week above thresholds ...).
 
@@ -20,33 +22,76 @@ identical once sorted by arm and subject.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..flagship import METRICS, _first_occasion_end, _subject_metrics
+from ..flagship import METRICS, OCCASION_GAP_H, THRESHOLDS
 from ..population import Population
 from ..simulate import simulate
+from . import _scenario as S
 from .design import Chunk, TrialDesign
 
-__all__ = ["chunk_summaries", "metric_units", "KEY_COLUMNS"]
+__all__ = ["chunk_summaries", "metric_units", "run_chunk", "pack_population", "unpack_population",
+           "subject_metrics", "KEY_COLUMNS"]
 
 #: Columns that identify a row (and the covariates carried along).
 KEY_COLUMNS = ("arm", "subject", "weight", "age", "sex", "parameter_set")
 
 
-def _regimens(design: TrialDesign):
-    from ..errors import InputError
-    from ..regimen_text import parse_regimen
+def _time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
+    """Hours above ``thr`` with linear interpolation between grid points (rows = subjects)."""
+    a, b = c[:, :-1], c[:, 1:]
+    dt = np.diff(t)
+    ua, ub = a > thr, b > thr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(ua & ub, 1.0,
+                        np.where(ua & ~ub, (a - thr) / (a - b),
+                                 np.where(~ua & ub, (b - thr) / (b - a), 0.0)))
+    return (frac * dt).sum(axis=1)
 
-    out = []
-    for i, arm in enumerate(design.scenario.arms):
-        try:
-            out.append(parse_regimen(arm.regimen))
-        except InputError as exc:
-            raise InputError(f"arms[{i}] ({arm.name!r}) regimen: {exc}") from None
-    return out
+
+def _first_occasion_end(dose_times: Sequence[float], end: float) -> float:
+    ts = sorted(dose_times)
+    for prev, nxt in zip(ts, ts[1:]):
+        if nxt - prev >= OCCASION_GAP_H:
+            return nxt
+    return end
+
+
+def subject_metrics(t: np.ndarray, series: dict[str, np.ndarray], units: dict[str, str],
+                    dose_times: Sequence[float]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Per-subject metrics from the simulated series (rows = subjects); returns (values, units)."""
+    out: dict[str, np.ndarray] = {}
+    mu: dict[str, str] = {}
+    ck = series.get("C_plasma_ketamine")
+    if ck is not None:
+        period = t[-1] - t[0]
+        t0 = min(dose_times) if dose_times else 0.0
+        win = (t >= t0) & (t <= _first_occasion_end(dose_times, float(t[-1])))
+        if not win.any():
+            win = t >= 0
+        auc = np.trapezoid(ck, t, axis=1)
+        vals = {"Cmax_ketamine": ck.max(axis=1), "Tmax_first_ketamine": t[win][np.argmax(ck[:, win], axis=1)] - t0,
+                "AUC_ketamine": auc, "Cavg_ketamine": auc / period}
+        if "C_plasma_norketamine" in series:
+            vals["Cmax_norketamine"] = series["C_plasma_norketamine"].max(axis=1)
+        for thr in THRESHOLDS:
+            vals[f"h_per_week_above_{thr.value:g}"] = _time_above(ck, t, thr.value) / (period / 168.0)
+        for m in METRICS:
+            if m in vals:
+                out[m] = np.asarray(vals[m], float)
+                mu[m] = METRICS[m][0]
+    for v, c in series.items():
+        u = units.get(v, "")
+        out[f"peak_{v}"] = c.max(axis=1)
+        mu[f"peak_{v}"] = u
+        out[f"auc_{v}"] = np.trapezoid(c, t, axis=1)
+        mu[f"auc_{v}"] = f"{u}*h" if u else "h"
+        out[f"final_{v}"] = c[:, -1].copy()
+        mu[f"final_{v}"] = u
+    return out, mu
 
 
 def chunk_summaries(design: TrialDesign, chunk: Chunk, population: Population) -> pd.DataFrame:
@@ -69,12 +114,15 @@ def chunk_summaries(design: TrialDesign, chunk: Chunk, population: Population) -
     """
     if population.n != chunk.size:
         raise ValueError(f"chunk {chunk.index} has {chunk.size} subjects but {population.n} were given.")
-    t = design.scenario.times()
+    sc = design.scenario
+    t = sc.times()
     frames = []
     units: dict[str, str] = {}
-    for arm, reg in zip(design.scenario.arms, _regimens(design)):
-        res = simulate(reg, population, t, parameters=design.parameters, outputs=list(design.outputs),
-                       scenario=design.scenario.name)
+    outputs = design.arm_outputs
+    for i, arm in enumerate(sc.arms):
+        reg = S.regimen(arm)
+        res = simulate(reg, population, t, parameters=S.arm_parameters(sc, arm, design.parameters),
+                       outputs=list(outputs[i]), scenario=sc.name)
         cols: dict[str, Any] = {
             "arm": np.full(population.n, arm.name, dtype=object),
             "subject": np.asarray(population.ids, np.int64),
@@ -85,25 +133,13 @@ def chunk_summaries(design: TrialDesign, chunk: Chunk, population: Population) -
         if "parameter_set" in res.coords:
             cols["parameter_set"] = res["parameter_set"].values.astype(str).astype(object)
         else:
-            cols["parameter_set"] = np.full(population.n, res.attrs["parameter_sets"], dtype=object)
-        series = {}
-        for v in res.data_vars:
-            if res[v].dims == ("subject", "time"):
-                series[v] = np.maximum(res[v].values, 0.0)  # round-off negatives (~1e-13) -> 0
-        if "C_plasma_ketamine" in series and "C_plasma_norketamine" in series:
-            dose_times = [e.time for e in reg.events]
-            t0 = min(dose_times) if dose_times else 0.0
-            t_end = _first_occasion_end(dose_times, float(t[-1]))
-            for m, vals in _subject_metrics(t, series["C_plasma_ketamine"], series["C_plasma_norketamine"],
-                                            t0, t_end).items():
-                cols[m] = np.asarray(vals, float)
-                units[m] = METRICS[m][0]
-        for v, c in series.items():
-            u = res[v].attrs.get("units", "")
-            cols[f"peak_{v}"] = c.max(axis=1)
-            units[f"peak_{v}"] = u
-            cols[f"auc_{v}"] = np.trapezoid(c, t, axis=1)
-            units[f"auc_{v}"] = f"{u}*h" if u else "h"
+            cols["parameter_set"] = np.full(population.n, res.attrs.get("parameter_sets", ""), dtype=object)
+        series = {str(v): np.maximum(res[v].values, 0.0) if str(v).startswith(("C_", "A_")) else res[v].values
+                  for v in res.data_vars if res[v].dims == ("subject", "time")}  # PK round-off negatives -> 0
+        vals, mu = subject_metrics(t, series, {v: res[v].attrs.get("units", "") for v in series},
+                                   [e.time for e in reg.events])
+        cols.update(vals)
+        units.update(mu)
         frames.append(pd.DataFrame(cols))
         del res, series
     df = pd.concat(frames, ignore_index=True)
