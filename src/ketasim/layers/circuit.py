@@ -48,7 +48,7 @@ MODES = ("quasi_steady", "dynamic")
 
 #: The best-scoring variant combination of ``ketasim hypotheses`` (docs/hypotheses.md);
 #: a test checks that it still is.
-DEFAULT_CIRCUIT: tuple[str, ...] = ("cortical_disinhibition",)
+DEFAULT_CIRCUIT: tuple[str, ...] = ("cortical_disinhibition", "vta_local")
 
 _LONG = {
     "TRN": "thalamic reticular nucleus GABA neurons",
