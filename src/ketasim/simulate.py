@@ -136,6 +136,11 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     >>> res["C_plasma_ketamine"].attrs["units"]
     'ng/mL'
     """
+    from .acute_safety import simulate_with_safety, wants_safety  # acute-safety outputs (issue 9)
+
+    if wants_safety(outputs):  # delta_SBP/DBP/HR, sedation, dissociation: computed only when asked
+        return simulate_with_safety(simulate, regimen, population, times, outputs=outputs, parameters=parameters,
+                                    circuit=circuit, scenario=scenario)
     reg = _regimen(regimen)
     circ_label = circuit_label(circuit)
     pop = as_population(population)
