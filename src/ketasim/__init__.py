@@ -20,6 +20,12 @@ from .errors import (  # noqa: E402
 from .parameters import ParameterSet, get_parameter_set, list_parameter_sets, load_parameter_set  # noqa: E402
 from .population import Population, Subject, sample_population  # noqa: E402
 from .simulate import default_parameter_set, simulate  # noqa: E402
+from .acute_safety import (  # noqa: E402  (issue 9: acute safety)
+    LABEL_CRITERIA,
+    monitoring_window,
+    share_exceeding,
+    with_safety_variability,
+)
 from . import accessor as _accessor  # noqa: E402,F401  (registers ds.ket)
 from .regimen_text import parse_regimen  # noqa: E402
 from .io import read_nonmem, write_nonmem  # noqa: E402
@@ -40,6 +46,10 @@ __all__ = [
     "list_parameter_sets",
     "load_parameter_set",
     "simulate",
+    "monitoring_window",
+    "share_exceeding",
+    "with_safety_variability",
+    "LABEL_CRITERIA",
     "parse_regimen",
     "read_nonmem",
     "write_nonmem",
