@@ -67,6 +67,7 @@ def simulate(
     step: str = typer.Option("5min", help="Output step, e.g. 5min, 0.1h."),
     parameters: Optional[str] = typer.Option(None, help="Parameter-set id (see `ketasim parameters`); default by drug, route, age."),
     outputs: Optional[str] = typer.Option(None, help="Comma-separated output variables (see `ketasim variables`)."),
+    circuit: Optional[str] = typer.Option(None, help="Circuit variant(s), comma-separated (see `ketasim hypotheses`); default: the best-scoring."),
     fmt: str = typer.Option("csv", "--format", help="csv | json | netcdf | table."),
     out: Optional[Path] = typer.Option(None, help="Write to this file instead of stdout (.nc for NetCDF)."),
 ):
@@ -91,7 +92,8 @@ def simulate(
     times = np.arange(npts) * step_h
     outs = [o.strip() for o in outputs.split(",") if o.strip()] if outputs else None
     subj = Subject(weight=weight, age=age, sex=sex, species=species)
-    ds = _simulate(regimen, subj, times, parameters=parameters, outputs=outs)
+    circ = [c.strip() for c in circuit.split(",") if c.strip()] if circuit else None
+    ds = _simulate(regimen, subj, times, parameters=parameters, outputs=outs, circuit=circ)
     if fmt == "netcdf" or (out is not None and out.suffix == ".nc"):
         if out is None:
             _fail("--format netcdf needs --out FILE.nc.")
@@ -239,7 +241,7 @@ def run(
 # Feature commands live in their own modules (``ketasim/cli_<feature>.py``), each doing
 # ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
 # Add the module's name here; keep this file to the core commands.
-_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario")
+_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit")
 for _mod in _COMMAND_MODULES:
     __import__(f"{__package__}.{_mod}")
 
