@@ -38,7 +38,7 @@ from .population import Population, as_population
 
 __all__ = ["SAFETY_OUTPUTS", "LABEL_CRITERIA", "CRITERIA_KEYS", "wants_safety", "simulate_with_safety",
            "monitoring_window", "window_distribution", "share_exceeding", "with_safety_variability",
-           "exposure_extremes", "forensic_reference", "FINE_STEP_H", "FINE_WINDOW_H"]
+           "exposure_extremes", "forensic_reference", "safety_summary", "FINE_STEP_H", "FINE_WINDOW_H"]
 
 #: Internal grid step (h) and how long after each dose it is used (h).
 FINE_STEP_H = 1.0 / 60.0
@@ -463,3 +463,74 @@ def exposure_extremes(res: xr.Dataset) -> dict[str, Any]:
             "hours_above_1200": float(np.median(((c >= 1200) * np.gradient(t)[None, :]).sum(axis=1))),
             "bands": bands, "emergency_note": " ".join(ref["emergency_note"].split()),
             "caveat": " ".join(ref["caveat"].split())}
+
+
+# ----------------------------------------------------------------------------------------------- summary
+
+_SUMMARY_OUTPUTS = ("delta_SBP", "delta_DBP", "delta_HR", "sedation", "dissociation", "C_plasma_ketamine")
+
+
+def safety_summary(regimen, subject, *, criteria: str | Mapping[str, float] = "label", end_h: float | None = None,
+                   step_h: float = 1.0 / 60.0, baseline_dbp: float | None = None,
+                   parameters=None) -> dict[str, Any]:
+    """Peaks (value and time), the monitoring window and the exposure comparison for one subject.
+
+    ``end_h`` defaults to 8 h after the end of the last dose. Used by
+    ``ketasim safety`` and the report; every number is JSON-serialisable.
+
+    Examples
+    --------
+    >>> import ketasim as ks
+    >>> s = safety_summary("84 mg esketamine intranasal", ks.Subject(age=68, baseline_sbp=135))
+    >>> s["monitoring_window"]["window_h"] >= 2.0
+    True
+    """
+    from .population import Subject
+    from .regimen_text import parse_regimen
+
+    reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    if not isinstance(subject, Subject):
+        raise InputError(f"subject must be a ketasim.Subject; got {type(subject).__name__}.")
+    if subject.baseline_sbp is not None:
+        check_baseline("baseline_sbp", subject.baseline_sbp)
+    if baseline_dbp is not None:
+        check_baseline("baseline_dbp", baseline_dbp)
+        if subject.baseline_sbp is not None and baseline_dbp >= subject.baseline_sbp:
+            raise InputError(f"baseline_dbp must be below baseline_sbp; got {baseline_dbp:g} / {subject.baseline_sbp:g} "
+                             "mmHg. Are systolic and diastolic swapped?")
+    crit = _criteria(criteria)
+    last_end = max(float(e.time + e.duration) for e in reg.events)
+    end = last_end + 8.0 if end_h is None else float(end_h)
+    if not step_h > 0 or not end > 0:
+        raise InputError(f"end and step must be > 0 h; got end {end:g} h, step {step_h:g} h.")
+    npts = int(math.floor(end / step_h + 1e-9)) + 1
+    if npts > 200_000:
+        raise InputError(f"end/step gives {npts} time points; at most 200000 are allowed. Use a larger step.")
+    t = np.arange(npts) * step_h
+    from .simulate import simulate
+
+    res = simulate(reg, subject, t, outputs=list(_SUMMARY_OUTPUTS), parameters=parameters)
+    peaks = {}
+    for v in _SUMMARY_OUTPUTS:
+        x = res[v].values[0]
+        i = int(np.argmin(x)) if v == "sedation" else int(np.argmax(x))
+        peaks[v] = {"value": float(x[i]), "time_h": float(t[i]), "units": res[v].attrs.get("units", ""),
+                    "kind": "minimum" if v == "sedation" else "maximum"}
+    if subject.baseline_sbp is not None:
+        peaks["SBP"] = {"value": subject.baseline_sbp + peaks["delta_SBP"]["value"],
+                        "time_h": peaks["delta_SBP"]["time_h"], "units": "mmHg", "kind": "maximum"}
+    if baseline_dbp is not None:
+        peaks["DBP"] = {"value": baseline_dbp + peaks["delta_DBP"]["value"],
+                        "time_h": peaks["delta_DBP"]["time_h"], "units": "mmHg", "kind": "maximum"}
+    w = monitoring_window(res, crit, baseline_dbp=baseline_dbp)
+    row = w.iloc[0]
+    window = {"window_h": float(row["window_h"]), "set_by": str(row["set_by"]),
+              "after_dose_at_h": float(w.attrs["dose_time_h"]),
+              "criteria": {k: float(v) for k, v in crit.items()},
+              "met_at_h": {c[:-2]: float(row[c]) for c in w.columns if c.endswith("_h") and c != "window_h"},
+              "notes": list(w.attrs["notes"])}
+    return {"regimen": reg.to_text(), "parameter_sets": res.attrs.get("parameter_sets", ""),
+            "subject": {"age": subject.age, "weight": subject.weight, "sex": subject.sex,
+                        "baseline_sbp": subject.baseline_sbp, "baseline_dbp": baseline_dbp},
+            "end_h": float(t[-1]), "step_h": float(step_h), "peaks": peaks, "monitoring_window": window,
+            "exposure": exposure_extremes(res)}
