@@ -115,3 +115,88 @@ def trial(
     elif show:
         _print_summary(summary, f"{sc.name}: n = {d.n} per arm, seed {d.seed}")
         typer.echo(f"Chunks and manifest: {outp}", err=True)
+
+
+@app.command()
+@_guard
+def sweep(
+    scenario: Optional[Path] = typer.Argument(None, help="Scenario file (TOML); default: the embedded flagship."),
+    vary: List[str] = typer.Option(..., help='Field and values: "arms.iv.dose=0.25..1.0 mg/kg:7", '
+                                   '"population.weight=50..110:4" or "arms.esketamine.dose=28,56,84 mg". Repeat it.'),
+    paired: bool = typer.Option(False, help="Zip the --vary fields (same lengths) instead of every combination."),
+    n: Optional[int] = typer.Option(None, help="Subjects per arm and point (default: the scenario's)."),
+    seed: Optional[int] = typer.Option(None, help="Population seed (default: the scenario's)."),
+    metric: str = typer.Option("Cmax_ketamine", help="Metric plotted against the first field."),
+    out: Path = typer.Option(Path("results/sweep"), help="Output folder."),
+    executor: str = typer.Option("serial", help="serial | dask."),
+    workers: int = typer.Option(2, help="Workers of a local Dask cluster."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    chunk_size: int = typer.Option(250, help="Subjects per chunk."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+):
+    """Sweep scenario fields (Cartesian or paired) and plot dose-response curves."""
+    from .output import atomic_write_bytes, write_netcdf
+    from .trials.sweep import plot_sweep, sweep as run_sweep
+
+    if scheduler is not None:
+        executor = "dask"
+    ds = run_sweep(scenario, vary, mode="paired" if paired else "cartesian", n=n, seed=seed,
+                      chunk_size=chunk_size, executor=executor, workers=workers, scheduler=scheduler,
+                      progress=not quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    write_netcdf(ds, out / "sweep.nc")
+    q = ds[metric].quantile([0.05, 0.5, 0.95], dim="subject") if metric in ds else None
+    if q is None:
+        _fail(f"--metric {metric!r} is not a metric of this sweep; try Cmax_ketamine or peak_<variable>.")
+    df = q.to_dataframe().reset_index().pivot_table(index=[d for d in q.dims if d != "quantile"],
+                                                    columns="quantile", values=metric).reset_index()
+    df.columns = [c if not isinstance(c, float) else {0.05: "p05", 0.5: "median", 0.95: "p95"}[c] for c in df.columns]
+    atomic_write_bytes(out / "sweep_summary.csv", df.to_csv(index=False, lineterminator="\n").encode())
+    plot_sweep(ds, metric, out / "dose_response.png")
+    if not quiet:
+        typer.echo(df.to_string(index=False))
+        typer.echo(f"wrote {out / 'sweep.nc'}, {out / 'sweep_summary.csv'}, {out / 'dose_response.png'}", err=True)
+
+
+@app.command()
+@_guard
+def sensitivity(
+    scenario: Optional[Path] = typer.Argument(None, help="Scenario file (TOML); default: the embedded flagship."),
+    method: str = typer.Option("sobol", help="sobol | morris."),
+    n: int = typer.Option(1024, help="Sobol base samples (a power of 2) or Morris trajectories."),
+    parameters: str = typer.Option(..., help="Comma-separated parameters of the arm's set, e.g. CL,V1,Q2,V2 "
+                                   "(see `ketasim parameters <set>`)."),
+    output: str = typer.Option("peak_C_plasma_ketamine", help="Metric: peak_<variable>, auc_<variable>, "
+                               "final_<variable> or Cmax_ketamine, AUC_ketamine ..."),
+    arm: Optional[str] = typer.Option(None, help="Arm name (or unique prefix); default the first."),
+    parameter_set: Optional[str] = typer.Option(None, "--parameter-set", help="Default: the arm's."),
+    low: float = typer.Option(0.5, help="Lowest scale factor on the typical values."),
+    high: float = typer.Option(2.0, help="Highest scale factor on the typical values."),
+    seed: int = typer.Option(1, help="Sampling seed."),
+    out: Path = typer.Option(Path("results/sensitivity"), help="Output folder."),
+    executor: str = typer.Option("serial", help="serial | dask."),
+    workers: int = typer.Option(2, help="Workers of a local Dask cluster."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
+    quiet: bool = typer.Option(False, help="No progress bar or table."),
+):
+    """Global sensitivity (SALib Sobol or Morris) of a metric to parameter-set parameters."""
+    from .output import atomic_write_bytes, write_netcdf
+    from .trials.sensitivity import plot_sensitivity, sensitivity as run_sensitivity
+
+    if scheduler is not None:
+        executor = "dask"
+    names = [p.strip() for p in parameters.split(",") if p.strip()]
+    ds = run_sensitivity(scenario, parameters=names, output=output, method=method, n=n, arm=arm,
+                           parameter_set=parameter_set, bounds=(low, high), seed=seed, executor=executor,
+                           workers=workers, scheduler=scheduler, progress=not quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    write_netcdf(ds, out / "sensitivity.nc")
+    cols = ["S1", "S1_conf", "ST", "ST_conf"] if method == "sobol" else ["mu", "mu_star", "sigma", "mu_star_conf"]
+    df = ds[cols].to_dataframe().reset_index()
+    atomic_write_bytes(out / "indices.csv", df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode())
+    plot_sensitivity(ds, out / "sensitivity.png")
+    if not quiet:
+        typer.echo(f"{method} sensitivity of {output} ({ds.attrs['arm']}, {ds.attrs['parameter_set']}, "
+                   f"{ds.attrs['simulations']} simulations)")
+        typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        typer.echo(f"wrote {out / 'sensitivity.nc'}, {out / 'indices.csv'}, {out / 'sensitivity.png'}", err=True)

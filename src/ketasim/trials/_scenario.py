@@ -60,3 +60,29 @@ def requested_outputs(sc) -> tuple[str, ...] | None:
     spec = getattr(sc, "outputs", None)
     v = getattr(spec, "variables", None)
     return tuple(v) if v else None
+
+
+def only_arms(sc, names: Sequence[str]):
+    """The scenario with only the named arms (in scenario order)."""
+    keep = tuple(a for a in sc.arms if a.name in set(names))
+    if len(keep) == len(sc.arms):
+        return sc
+    if hasattr(sc, "model_copy"):
+        return sc.model_copy(update={"arms": keep})
+    return replace(sc, arms=keep)
+
+
+def resolve_arm(sc, key: str) -> str:
+    """An arm's name from its name, index or a unique prefix of its name."""
+    from ..errors import InputError, suggest
+
+    names = [a.name for a in sc.arms]
+    if key in names:
+        return key
+    if key.isdigit() and int(key) < len(names):
+        return names[int(key)]
+    pref = [n for n in names if n.startswith(key)]
+    if len(pref) == 1:
+        return pref[0]
+    raise InputError(f"no arm named {key!r}; arms are {', '.join(map(repr, names))} (or an index 0-{len(names) - 1}, "
+                     f"or a unique prefix).{suggest(key, names)}")
