@@ -74,7 +74,7 @@ SERIES: dict[str, SeriesSpec] = {
             "Hong Kong Central Registry of Drug Abuse (CRDA): persons reported as ketamine abusers per year. "
             "A voluntary register: trends, not prevalence; the model count is ascertainment x (regular + "
             "dependent + in treatment).",
-            fitted=("background_initiation", "contagion", "deterrence", "initial_prevalence"),
+            fitted=("background_initiation", "contagion", "initial_prevalence"),
             population_source="Hong Kong residents aged about 10-29, ~2.0 million (assumption); the "
                               "ascertainment factor absorbs the scale, so only trends are identified.",
         ),

@@ -1,0 +1,515 @@
+"""Fitting the population model to an observed series, with intervals and out-of-sample error.
+
+Likelihood. Observations are log-normal around the model::
+
+    log y_i = log m_i(theta) + b_seg(i) + eps_i,     eps_i ~ N(0, (w_i sigma)^2)
+
+``m_i`` is past-year prevalence (%) at mid-year for a survey series, or the number of problem
+users (regular + dependent + in treatment) for a register series; ``b_seg`` is 0 for the first
+segment of a prevalence series and otherwise a free offset (register ascertainment, level shift
+at a method break); ``w_i`` is 1 / 1.5 / 2 for rows tagged V / S / U. ``sigma`` and the offsets
+are profiled out in closed form (weighted least squares in log space), so the objective is the
+profile negative log-likelihood of the fitted rates ``theta`` (log-transformed, bounded).
+
+Estimation: Nelder-Mead from several starts, then a polish. Intervals:
+
+* ``"profile"`` (default): profile-likelihood intervals, {theta_j : 2 [l(theta^) - l_p(theta_j)]
+  <= chi2_1(level)}. They assume the model is right and the log-normal error is right; with 5-10
+  observations they are approximate. An interval that runs into the parameter's bound is
+  reported as such (``at_bound``): the data do not identify that rate.
+* ``"laplace"``: Gaussian approximation of the log-likelihood at the optimum (inverse Hessian
+  in log space) - faster, and what projections sample from in either case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+from scipy import optimize, stats
+
+from ..errors import InputError, unknown
+from .data import SERIES, Series, check_years, load_parameter_table, load_series
+from .model import FLOWS, STATES, EpiParameters, run_model
+
+__all__ = ["fit", "Problem", "problem_from_fit", "FIT_ATTR"]
+
+FIT_ATTR = "epi_fit_json"
+_FITTABLE = ("background_initiation", "contagion", "deterrence", "occasional_to_regular",
+             "regular_to_dependent", "quit_occasional", "quit_regular", "quit_dependent",
+             "treatment_entry", "relapse", "initial_prevalence")
+_INITIAL_PREVALENCE = {"value": 0.005, "low": 1e-7, "high": 0.1, "unit": "fraction", "tag": "A",
+                       "source": "Fitted: past-year users as a fraction of the band at the start year."}
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    row = _INITIAL_PREVALENCE if name == "initial_prevalence" else load_parameter_table()[name]
+    lo = float(row["low"])
+    lo = lo if lo > 0 else (1e-4 if name != "background_initiation" else 1e-7)
+    return math.log(lo), math.log(float(row["high"]))
+
+
+@dataclass
+class Problem:
+    """A series, the fixed rates, the fitted names and the training cut-off."""
+
+    series: Series
+    fitted: tuple[str, ...]
+    base: EpiParameters
+    until: int | None
+    initial_prevalence: float = 0.005
+    end_year: int = 0
+    lo: np.ndarray = field(init=False)
+    hi: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        spec = self.series.spec
+        self.end_year = max(self.end_year, int(self.series.years.max()))
+        self.lo = np.array([_bounds(n)[0] for n in self.fitted])
+        self.hi = np.array([_bounds(n)[1] for n in self.fitted])
+        years = self.series.years
+        self.train = years <= (self.until if self.until is not None else years.max())
+        self.start = spec.start_year
+
+    # -- model evaluation -------------------------------------------------------------------
+    def params_from(self, z: np.ndarray) -> tuple[EpiParameters, float]:
+        vals = dict(zip(self.fitted, np.exp(np.clip(z, self.lo, self.hi))))
+        p0 = vals.pop("initial_prevalence", self.initial_prevalence)
+        return self.base.with_rates(**vals) if vals else self.base, float(p0)
+
+    def trajectory(self, z: np.ndarray, end_year: int | None = None, interventions=()):
+        p, p0 = self.params_from(z)
+        spec = self.series.spec
+        return run_model(p, population=spec.model_population, band_years=spec.band_years,
+                         start_year=self.start, end_year=end_year or self.end_year,
+                         initial_prevalence=p0, interventions=tuple(interventions))
+
+    def model_scale(self, tr) -> np.ndarray:
+        """The model quantity the series measures, before offsets (per trajectory year)."""
+        if self.series.spec.kind == "prevalence_percent":
+            return tr.prevalence_percent
+        return tr.problem_users
+
+    def offsets(self, logm: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Closed-form segment offsets (weighted mean log residual), per observation."""
+        s = self.series
+        r = np.log(s.values) - logm
+        w = 1.0 / s.weights ** 2
+        b = np.zeros(int(s.segment.max()) + 1)
+        for k in range(b.size):
+            if k == 0 and s.spec.kind == "prevalence_percent":
+                continue
+            m = mask & (s.segment == k)
+            if m.any():
+                b[k] = np.sum(w[m] * r[m]) / np.sum(w[m])
+        return b[s.segment]
+
+    def obs_model(self, z: np.ndarray, mask: np.ndarray | None = None):
+        """(log model at observation years incl. offsets, sigma) with offsets fitted on ``mask``."""
+        mask = self.train if mask is None else mask
+        tr = self.trajectory(z)
+        m = self.model_scale(tr)
+        logm = np.log(np.maximum(m[self.series.years - self.start], 1e-300))
+        logm = logm + self.offsets(logm, mask)
+        return logm, tr
+
+    def residuals(self, z: np.ndarray) -> np.ndarray:
+        """Weighted log residuals of the training observations."""
+        logm, _ = self.obs_model(z)
+        s, mask = self.series, self.train
+        return (np.log(s.values[mask]) - logm[mask]) / s.weights[mask]
+
+    def nll_from_ssr(self, ssr: float) -> float:
+        mask = self.train
+        n = int(mask.sum())
+        sig2 = max(ssr / n, 1e-12)
+        return 0.5 * n * math.log(2 * math.pi * sig2) + float(np.sum(np.log(self.series.weights[mask]))) + 0.5 * n
+
+    def nll(self, z: np.ndarray) -> float:
+        """Profile negative log-likelihood on the training observations (sigma profiled out)."""
+        if np.any(z < self.lo - 1e-9) or np.any(z > self.hi + 1e-9):
+            return 1e12
+        try:
+            r = self.residuals(z)
+        except InputError:
+            return 1e12
+        return self.nll_from_ssr(float(r @ r))
+
+    def sigma(self, z: np.ndarray) -> float:
+        logm, _ = self.obs_model(z)
+        s, mask = self.series, self.train
+        return float(np.sqrt(np.mean(((np.log(s.values[mask]) - logm[mask]) / s.weights[mask]) ** 2)))
+
+
+def _starts(prob: Problem, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    table = load_parameter_table()
+    first = np.array([math.log(table[k]["value"]) if k != "initial_prevalence" and table[k]["value"] > 0
+                      else (math.log(prob.initial_prevalence) if k == "initial_prevalence" else np.nan)
+                      for k in prob.fitted])
+    first = np.clip(np.where(np.isfinite(first), first, prob.lo + 1.0), prob.lo, prob.hi)
+    pts = [first]
+    for _ in range(n - 1):
+        pts.append(prob.lo + (prob.hi - prob.lo) * rng.uniform(0.15, 0.85, size=first.size))
+    return pts
+
+
+def _least_squares(prob: Problem, z0, fixed: dict[int, float] | None = None):
+    """Minimise the weighted sum of squared log residuals (= the profile likelihood) over free rates."""
+    fixed = fixed or {}
+    free = [i for i in range(z0.size) if i not in fixed]
+
+    def full(x):
+        z = np.array(z0, dtype=float)
+        z[free] = x
+        for i, v in fixed.items():
+            z[i] = v
+        return z
+
+    def res(x):
+        try:
+            return prob.residuals(full(x))
+        except InputError:
+            return np.full(int(prob.train.sum()), 1e3)
+
+    x0 = np.clip(np.asarray(z0)[free], prob.lo[free] + 1e-9, prob.hi[free] - 1e-9)
+    sol = optimize.least_squares(res, x0, bounds=(prob.lo[free], prob.hi[free]), diff_step=1e-4,
+                                 xtol=1e-8, ftol=1e-10, max_nfev=400)
+    return full(sol.x), prob.nll_from_ssr(float(2 * sol.cost))
+
+
+def estimate(prob: Problem, *, n_starts: int = 6, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Maximum-likelihood rates (log scale) and the minimal profile negative log-likelihood."""
+    rng = np.random.default_rng(seed)
+    best = None
+    for z0 in _starts(prob, rng, n_starts):
+        z, f = _least_squares(prob, z0)
+        if best is None or f < best[1]:
+            best = (z, f)
+    return best
+
+
+def hessian(f, z: np.ndarray, lo: np.ndarray, hi: np.ndarray, h: float = 0.05) -> np.ndarray:
+    """Central finite-difference Hessian, stepping inwards at bounds."""
+    k = z.size
+    H = np.zeros((k, k))
+    zc = np.clip(z, lo + 2 * h, hi - 2 * h)
+    f0 = f(zc)
+    e = np.eye(k) * h
+    for i in range(k):
+        H[i, i] = (f(zc + e[i]) - 2 * f0 + f(zc - e[i])) / h ** 2
+        for j in range(i + 1, k):
+            H[i, j] = H[j, i] = (f(zc + e[i] + e[j]) - f(zc + e[i] - e[j]) - f(zc - e[i] + e[j])
+                                 + f(zc - e[i] - e[j])) / (4 * h ** 2)
+    return H
+
+
+def laplace_cov(H: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Covariance = H^-1 on the positive eigen-directions; flat directions get a wide variance."""
+    w, V = np.linalg.eigh((H + H.T) / 2)
+    ok = bool(np.all(w > 1e-6))
+    w = np.where(w > 1e-6, w, 1.0)  # flat direction: sd 1 in log space for the proposal
+    return (V / w) @ V.T, ok
+
+
+def profile_interval(prob: Problem, z_hat: np.ndarray, f_hat: float, j: int, level: float,
+                     step: float = 0.3, max_steps: int = 12) -> tuple[float, float, bool, bool]:
+    """Profile-likelihood interval of parameter j (log scale); flags if a side hits its bound."""
+    crit = 0.5 * stats.chi2.ppf(level, 1)
+    others = [i for i in range(z_hat.size) if i != j]
+    ends, hit = [], []
+    for sign in (-1, 1):
+        zj, prev_zj, prev_d = z_hat[j], z_hat[j], 0.0
+        zo = z_hat[others].copy()
+        bound = prob.lo[j] if sign < 0 else prob.hi[j]
+        stepj = max(step, abs(bound - z_hat[j]) / max_steps)
+        found = False
+        for _ in range(max_steps):
+            zj = zj + sign * stepj
+            if (zj - bound) * sign >= 0:
+                zj = bound
+            if others:
+                z = z_hat.copy()
+                z[others] = zo
+                zfull, fz = _least_squares(prob, z, fixed={j: zj})
+                zo = zfull[others]
+            else:
+                z = z_hat.copy()
+                z[j] = zj
+                fz = prob.nll(z)
+            d = fz - f_hat
+            if d >= crit:
+                frac = (crit - prev_d) / (d - prev_d) if d > prev_d else 1.0
+                ends.append(prev_zj + frac * (zj - prev_zj))
+                found = True
+                break
+            prev_zj, prev_d = zj, d
+            if zj == bound:
+                break
+        if not found:
+            ends.append(bound)
+        hit.append(not found)
+    return ends[0], ends[1], hit[0], hit[1]
+
+
+def _year_offsets(prob: Problem, logm_obs: np.ndarray, m_years: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Offsets (log) for every model year: each segment's offset applies from its first year on."""
+    s, spec = prob.series, prob.series.spec
+    off_obs = logm_obs - np.log(np.maximum(m_years[s.years - prob.start], 1e-300))
+    seg_of_year = np.array([sum(y >= f for f, _ in spec.segments) for y in years])
+    off = np.zeros(years.size)
+    for k in np.unique(s.segment):
+        off[seg_of_year == k] = off_obs[s.segment == k][0]
+    return off
+
+
+def posterior_draws(prob: Problem, z_hat: np.ndarray, f_hat: float, cov: np.ndarray, box: tuple,
+                    n_draws: int, n_proposals: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sampling-importance-resampling from the likelihood with a flat prior on log rates within bounds.
+
+    Proposal: an equal mixture of a multivariate t (4 d.o.f.) around the estimate with 1.5^2 x the
+    Laplace covariance and a uniform box around the likelihood intervals (so flat, unidentified
+    directions are explored). Weights = likelihood / proposal density. Returns (draws of z,
+    predicted log series per draw and year, effective sample size of the weights).
+    """
+    k = z_hat.size
+    shape = 1.5 ** 2 * cov + 1e-10 * np.eye(k)
+    tdist = stats.multivariate_t(loc=z_hat, shape=shape, df=4, seed=rng)
+    blo, bhi = box
+    n_t = n_proposals // 2
+    Z = np.vstack([np.atleast_2d(tdist.rvs(size=n_t)).reshape(n_t, k),
+                   blo + (bhi - blo) * rng.uniform(size=(n_proposals - n_t, k))])
+    Z[0] = z_hat
+    logq = np.logaddexp(np.log(0.5) + tdist.logpdf(Z), np.log(0.5) - np.sum(np.log(bhi - blo))
+                        + np.where(np.all((Z >= blo) & (Z <= bhi), axis=1), 0.0, -np.inf))
+    inside = np.all((Z >= prob.lo) & (Z <= prob.hi), axis=1)
+    logw = np.full(n_proposals, -np.inf)
+    preds = {}
+    years = np.arange(prob.start, prob.end_year + 1)
+    for i in np.flatnonzero(inside):
+        try:
+            logm_obs, tr = prob.obs_model(Z[i])
+        except InputError:
+            continue
+        mask = prob.train
+        r = (np.log(prob.series.values[mask]) - logm_obs[mask]) / prob.series.weights[mask]
+        logw[i] = -(prob.nll_from_ssr(float(r @ r)) - f_hat) - logq[i]
+        m = prob.model_scale(tr)
+        preds[i] = np.log(np.maximum(m, 1e-300)) + _year_offsets(prob, logm_obs, m, years)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    ess = float(1.0 / np.sum(w ** 2))
+    idx = rng.choice(n_proposals, size=n_draws, p=w)
+    return Z[idx], np.array([preds[i] for i in idx]), ess
+
+
+def fit(series: str = "england_wales_16_24_past_year", until: int | None = None, *,
+        fitted: tuple[str, ...] | None = None, params: EpiParameters | None = None,
+        include_unverified: bool = False, conflict: str = "exclude", intervals: str = "profile",
+        level: float = 0.95, n_starts: int = 4, n_draws: int = 200, n_proposals: int = 600, seed: int = 0,
+        data: Series | None = None) -> xr.Dataset:
+    """Fit the model to a named series up to ``until``; score the held-out years after it.
+
+    Returns a Dataset over ``year`` and ``state`` (best-fit trajectory, observations, fitted
+    values with a 95% predictive band) and ``parameter`` (estimate and interval), with fit
+    quality and out-of-sample error in ``attrs`` (and everything needed by ``project``).
+
+    Examples
+    --------
+    >>> ds = fit("england_wales_16_24_past_year", until=2016, intervals="laplace", n_starts=2)
+    >>> ds.attrs["n_train"], ds.attrs["n_test"]
+    (5, 4)
+    """
+    if intervals not in ("profile", "laplace"):
+        raise unknown("intervals", intervals, ("profile", "laplace"))
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1); got {level!r}.")
+    s = data if data is not None else load_series(series, include_unverified=include_unverified,
+                                                  conflict=conflict)
+    check_years(s, until)
+    spec = s.spec
+    fitted = tuple(fitted) if fitted is not None else spec.fitted
+    for name in fitted:
+        if name not in _FITTABLE:
+            raise unknown("fitted", name, _FITTABLE)
+    if len(fitted) >= int((s.years <= (until or s.years.max())).sum()):
+        raise InputError(
+            f"fitted has {len(fitted)} rates but only {int((s.years <= (until or s.years.max())).sum())} "
+            f"observations of '{s.name}' are in the fit; fit fewer rates or use a later until."
+        )
+    prob = Problem(s, fitted, params or EpiParameters.defaults(), until)
+    z_hat, f_hat = estimate(prob, n_starts=n_starts, seed=seed)
+    H = hessian(prob.nll, z_hat, prob.lo, prob.hi)
+    cov, identifiable = laplace_cov(H)
+    sd = np.sqrt(np.diag(cov))
+    zq = stats.norm.ppf(0.5 + level / 2)
+    lo_z, hi_z = np.maximum(z_hat - zq * sd, prob.lo), np.minimum(z_hat + zq * sd, prob.hi)
+    at_lo, at_hi = lo_z <= prob.lo + 1e-9, hi_z >= prob.hi - 1e-9
+    if intervals == "profile":
+        for j in range(len(fitted)):
+            lo_z[j], hi_z[j], at_lo[j], at_hi[j] = profile_interval(prob, z_hat, f_hat, j, level)
+    rng = np.random.default_rng(seed)
+    width = np.maximum(hi_z - lo_z, 0.2)
+    box = (np.maximum(lo_z - 0.25 * width, prob.lo), np.minimum(hi_z + 0.25 * width, prob.hi))
+    Z, pred, ess = posterior_draws(prob, z_hat, f_hat, cov, box, n_draws, n_proposals, rng)
+    return _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals,
+                        level, Z, pred, ess, rng, include_unverified, conflict)
+
+
+def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals, level,
+                 Z, pred, ess, rng, include_unverified, conflict) -> xr.Dataset:
+    from .. import __version__
+
+    s, spec = prob.series, prob.series.spec
+    logm, tr = prob.obs_model(z_hat)
+    sig = prob.sigma(z_hat)
+    years = tr.years
+    noise = rng.standard_normal(pred.shape) * sig
+    lo_q, hi_q = 0.5 - level / 2, 0.5 + level / 2
+    band_lo = np.exp(np.quantile(pred + noise, lo_q, axis=0))
+    band_hi = np.exp(np.quantile(pred + noise, hi_q, axis=0))
+    # best fit on the series' scale, for every year
+    m_best = prob.model_scale(tr)
+    off_best = _year_offsets(prob, logm, m_best, years)
+    off_obs = logm - np.log(np.maximum(m_best[s.years - prob.start], 1e-300))
+    fitted_vals = m_best * np.exp(off_best)
+
+    obs = np.full(years.size, np.nan)
+    obs[s.years - prob.start] = s.values
+    tag = np.array([""] * years.size, dtype=object)
+    tag[s.years - prob.start] = list(s.tags)
+    train_year = np.zeros(years.size, dtype=bool)
+    train_year[s.years[prob.train] - prob.start] = True
+    test_year = np.zeros(years.size, dtype=bool)
+    test_year[s.years[~prob.train] - prob.start] = True
+
+    def metrics(mask):
+        o = obs[mask]
+        p = fitted_vals[mask]
+        if o.size == 0:
+            return {}
+        out = {
+            "rmse": float(np.sqrt(np.mean((p - o) ** 2))),
+            "mae": float(np.mean(np.abs(p - o))),
+            "mape_percent": float(100 * np.mean(np.abs(p - o) / o)),
+            "rmse_log": float(np.sqrt(np.mean((np.log(p) - np.log(o)) ** 2))),
+            "coverage": float(np.mean((o >= band_lo[mask]) & (o <= band_hi[mask]))),
+        }
+        return out
+
+    m_train, m_test = metrics(train_year), metrics(test_year)
+    if m_test:
+        last = s.values[prob.train][-1]
+        naive = obs[test_year]
+        m_test["naive_last_value_mae"] = float(np.mean(np.abs(naive - last)))
+        m_test["skill_vs_naive"] = float(1 - m_test["mae"] / m_test["naive_last_value_mae"]) \
+            if m_test["naive_last_value_mae"] > 0 else float("nan")
+    n = int(prob.train.sum())
+    k = len(prob.fitted) + 1 + int(len(np.unique(s.segment)) - (spec.kind == "prevalence_percent"))
+    users = tr.past_year_users
+    dep_share = (tr.state("dependent") + tr.state("treatment")) / users
+
+    est = np.exp(z_hat)
+    table = load_parameter_table()
+    units = [(_INITIAL_PREVALENCE if p == "initial_prevalence" else table[p])["unit"] for p in prob.fitted]
+    state_unit = {"units": "persons", "long_name": "persons in each state at mid-year (best fit)"}
+    ds = xr.Dataset(
+        {
+            "count": (("year", "state"), tr.states, state_unit),
+            "observed": ("year", obs, {"units": _unit(spec), "long_name": spec.description}),
+            "observed_tag": ("year", tag.astype(str), {"long_name": "provenance tag of the observation"}),
+            "in_training": ("year", train_year, {"long_name": "observation used in the fit"}),
+            "held_out": ("year", test_year, {"long_name": "observation held out (after until)"}),
+            "fitted": ("year", fitted_vals, {"units": _unit(spec), "long_name": "best-fit model value"}),
+            "fitted_lo": ("year", band_lo, {"units": _unit(spec),
+                                            "long_name": f"{level:.0%} predictive band, lower"}),
+            "fitted_hi": ("year", band_hi, {"units": _unit(spec),
+                                            "long_name": f"{level:.0%} predictive band, upper"}),
+            "prevalence_percent": ("year", tr.prevalence_percent,
+                                   {"units": "percent", "long_name": "model past-year use prevalence"}),
+            "dependence_share": ("year", dep_share, {"units": "fraction",
+                                                     "long_name": "(dependent + in treatment) / past-year users"}),
+            **{f: ("year", tr.flow(f), {"units": "persons/yr", "long_name": f.replace("_", " ") + " per year"})
+               for f in FLOWS},
+            "estimate": ("parameter", est, {"long_name": "maximum-likelihood estimate"}),
+            "lower": ("parameter", np.exp(lo_z), {"long_name": f"{level:.0%} interval, lower ({intervals})"}),
+            "upper": ("parameter", np.exp(hi_z), {"long_name": f"{level:.0%} interval, upper ({intervals})"}),
+            "at_bound": ("parameter", np.asarray(at_lo) | np.asarray(at_hi),
+                         {"long_name": "interval runs into the parameter bound (not identified by the data)"}),
+            "parameter_unit": ("parameter", np.array(units, dtype=str)),
+            "draws": (("draw", "parameter"), np.exp(Z),
+                      {"long_name": "posterior draws (SIR, flat prior on log rates within bounds)"}),
+            "covariance": (("parameter", "parameter_b"), cov,
+                           {"long_name": "Laplace covariance of log parameters"}),
+        },
+        coords={"year": years, "state": list(STATES), "parameter": list(prob.fitted),
+                "parameter_b": list(prob.fitted)},
+    )
+    settings = {
+        "series": s.name, "until": prob.until, "fitted": list(prob.fitted),
+        "z_hat": z_hat.tolist(), "cov": cov.tolist(), "base": prob.base.as_dict(),
+        "include_unverified": include_unverified, "conflict": conflict, "sigma": sig,
+        "offsets": {int(k): float(off_obs[s.segment == k][0]) for k in np.unique(s.segment)},
+        "level": level, "n_draws": int(Z.shape[0]),
+    }
+    settings["base"]["treatment_capacity"] = str(settings["base"]["treatment_capacity"])
+    ds.attrs.update({
+        "title": f"ketasim epidemiology fit: {s.name}",
+        "ketasim_version": __version__,
+        "series": s.name,
+        "series_description": spec.description,
+        "population_source": spec.population_source,
+        "until": prob.until if prob.until is not None else int(s.years.max()),
+        "kind": spec.kind,
+        "n_train": n,
+        "n_test": int((~prob.train).sum()),
+        "log_likelihood": float(-f_hat),
+        "aic": float(2 * f_hat + 2 * k),
+        "sigma_log": sig,
+        "posterior_ess": ess,
+        "band_meaning": (
+            f"{level:.0%} predictive band: quantiles over posterior draws of the fitted rates (sampling-"
+            "importance-resampling, flat prior on log rates within their bounds) plus log-normal observation "
+            "noise with the fitted sigma; fixed rates held at their table values."),
+        "interval_method": intervals,
+        "interval_meaning": (
+            f"{level:.0%} {'profile-likelihood' if intervals == 'profile' else 'Laplace (Gaussian)'} "
+            "interval of each fitted rate with the other fitted rates re-optimised; conditional on the "
+            "fixed rates of data/epi/parameters.yaml, on the model structure and on log-normal errors. "
+            "It does not include the uncertainty of the fixed rates."),
+        "identifiable": int(identifiable and not bool(np.any(np.asarray(at_lo) | np.asarray(at_hi)))),
+        "train_metrics": json.dumps(m_train),
+        "test_metrics": json.dumps(m_test),
+        "excluded_observations": json.dumps(list(s.excluded)),
+        "citations": json.dumps(sorted(set(s.citations))),
+        "dependence_share_check": (
+            f"model (dependent + treated) / past-year users at {s.years[prob.train][-1]}: "
+            f"{dep_share[s.years[prob.train][-1] - prob.start]:.3f}; reference 0.0855 (GDS 2018) - 0.17 "
+            "(Winstock 2012), online samples [V]"),
+        FIT_ATTR: json.dumps(settings),
+    })
+    return ds
+
+
+def _unit(spec) -> str:
+    return "percent" if spec.kind == "prevalence_percent" else "persons"
+
+
+def problem_from_fit(ds: xr.Dataset) -> tuple[Problem, np.ndarray, np.ndarray, dict]:
+    """Rebuild the fitting problem, the estimate and its covariance from a fit Dataset."""
+    if FIT_ATTR not in ds.attrs:
+        raise InputError(
+            f"the Dataset is not a ketasim epidemiology fit (attribute '{FIT_ATTR}' missing); "
+            "make one with ketasim.epidemiology.fit(...) or `ketasim epi fit`."
+        )
+    st = json.loads(ds.attrs[FIT_ATTR])
+    base = dict(st["base"])
+    base["treatment_capacity"] = float(base["treatment_capacity"])
+    if st["series"] not in SERIES:
+        raise unknown("series", st["series"], SERIES)
+    s = load_series(st["series"], include_unverified=st["include_unverified"], conflict=st["conflict"])
+    prob = Problem(s, tuple(st["fitted"]), EpiParameters(**base), st["until"])
+    return prob, np.array(st["z_hat"]), np.array(st["cov"]), st
