@@ -37,7 +37,7 @@ def _markdown(res: dict) -> str:
     for f in facts:
         iv = f"[{f['interval'][0]:g}, {f['interval'][1]:g}] {f['unit']}" + (" (log)" if f["log"] else "")
         note = f" Note: {f['note']}" if f["note"] else ""
-        lines.append(f"| {f['id']} | {f['kind']} | {f['statement']}.{note} | {f['quantity']} | {iv} | "
+        lines.append(f"| {f['id']} | {f['kind']} | {f['statement'].rstrip('.')}.{note} | {f['quantity']} | {iv} | "
                      f"{f['scale']:.3g} | {f['citation']} ({f['tag']}) |")
     lines += ["", "## Predictions and residuals", "",
               "Each cell: prediction (residual). Columns are the combinations in rank order.", ""]

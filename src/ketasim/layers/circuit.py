@@ -171,7 +171,8 @@ def get_model(circuit=None, **overrides) -> CircuitModel:
     for v in variants:
         spec = p["variants"][v]
         s = float(cal.get(f"strength_{v}", 1.0))
-        strengths.append((v, s))
+        if v != "opioid":             # the opioid term has a weight, not an NMDA strength
+            strengths.append((v, s))
         for pop, f in (spec.get("nmda") or {}).items():
             i = idx[pop]
             exc = W[i] > 0
