@@ -69,7 +69,7 @@ def check_baseline(name: str, value) -> float:
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a number of {unit}; got {value!r}.") from None
     if not np.isfinite(x) or not lo <= x <= hi:
-        raise InputError(f"{name} must be between {lo:g} and {hi:g} {unit} (a resting value); got {value!r}. "
+        raise InputError(f"{name} must be between {lo:g} and {hi:g} {unit} (a resting value); got {x:g}. "
                          "Check the unit and that systolic and diastolic are not swapped.")
     return x
 
