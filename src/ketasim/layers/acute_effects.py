@@ -76,7 +76,7 @@ def acute_parameters() -> dict:
 
 
 def tolerance_filter(times: np.ndarray, conc: np.ndarray, auc: np.ndarray, k: float) -> np.ndarray:
-    """First-order filter ``dT/dt = k (C - T)``, T(t0) = C(t0) * 0, on a grid.
+    """First-order filter ``dT/dt = k (C - T)`` with T = 0 at the first time, on a grid.
 
     ``conc`` and ``auc`` have shape (n, len(times)); ``auc`` is the exact
     cumulative integral of ``conc``. Between grid points the input is replaced
