@@ -426,6 +426,7 @@ def share_exceeding(res: xr.Dataset, variable: str, threshold: float, *, below: 
     hit = (values.min(axis=1) <= thr) if below else (values.max(axis=1) >= thr)
     n, k = int(hit.size), int(hit.sum())
     lo, hi = _wilson(k, n, confidence)
+    lo, hi = (0.0 if k == 0 else lo), (1.0 if k == n else hi)
     return {"variable": variable, "threshold": thr, "below": bool(below), "n": n, "count": k,
             "share": k / n, "low": lo, "high": hi, "confidence": confidence}
 
