@@ -30,6 +30,7 @@ from . import accessor as _accessor  # noqa: E402,F401  (registers ds.ket)
 from .regimen_text import parse_regimen  # noqa: E402
 from .io import read_nonmem, write_nonmem  # noqa: E402
 from . import trials  # noqa: E402  (ks.trials.run / sweep / sensitivity)
+from . import epidemiology  # noqa: E402  (ks.epidemiology.fit / project / compare)
 
 __all__ = [
     "__version__",
@@ -54,6 +55,7 @@ __all__ = [
     "read_nonmem",
     "write_nonmem",
     "trials",
+    "epidemiology",
     "default_parameter_set",
     "KetasimError",
     "InputError",

@@ -196,8 +196,9 @@ class Intervention:
         return self.factor
 
 
-def _rates_at(p: EpiParameters, interventions: tuple[Intervention, ...], t: float) -> dict[str, float]:
-    r = asdict(p)
+def _rates_at(p: EpiParameters, interventions: tuple[Intervention, ...], t: float,
+              base: dict[str, float] | None = None) -> dict[str, float]:
+    r = dict(base) if base is not None else {f.name: getattr(p, f.name) for f in fields(p)}
     for iv in interventions:
         m = iv.multiplier(t)
         if m != 1.0:
@@ -322,9 +323,10 @@ def run_model(
     y0 = np.concatenate([[never], users, np.zeros(len(FLOWS))])
     entry = (alpha + params.mortality_background) * population
     static = not interventions
+    base = {f.name: getattr(params, f.name) for f in fields(params)}
 
     def rhs(t, y):
-        r = r0 if static else _rates_at(params, interventions, t)
+        r = r0 if static else _rates_at(params, interventions, t, base)
         N, O, R, D, T, A, F = np.maximum(y[:_NS], 0.0)
         P = N + O + R + D + T + A + F
         U = O + R + D
