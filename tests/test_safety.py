@@ -314,3 +314,13 @@ def test_cli_error_is_one_line():
     r = CliRunner().invoke(app, ["safety", ESK84, "--criteria", "lable"])
     assert r.exit_code != 0
     assert r.output.strip() == "ketasim: error: criteria must be one of 'label'; got 'lable'. Did you mean 'label'?"
+
+
+def test_arm_safety_table_for_reports():
+    pop = _pop(40, (18, 64), 9)
+    tab = AS.arm_safety_table({"esketamine": ESK84, "binge": "(100 mg insufflated every 30 min x 4) weekly for 2 weeks"},
+                              pop)
+    assert list(tab.index) == ["esketamine", "binge"]
+    assert tab.loc["binge", "doses_first_day"] == 4
+    assert (tab["window_h_median"] >= 2.0).all()
+    assert (tab["share_dSBP_ge_40_low"] <= tab["share_dSBP_ge_40"]).all()

@@ -38,7 +38,7 @@ from .population import Population, as_population
 
 __all__ = ["SAFETY_OUTPUTS", "LABEL_CRITERIA", "CRITERIA_KEYS", "wants_safety", "simulate_with_safety",
            "monitoring_window", "window_distribution", "share_exceeding", "with_safety_variability",
-           "exposure_extremes", "forensic_reference", "safety_summary", "FINE_STEP_H", "FINE_WINDOW_H"]
+           "exposure_extremes", "forensic_reference", "safety_summary", "arm_safety_table", "FINE_STEP_H", "FINE_WINDOW_H"]
 
 #: Internal grid step (h) and how long after each dose it is used (h).
 FINE_STEP_H = 1.0 / 60.0
@@ -535,3 +535,46 @@ def safety_summary(regimen, subject, *, criteria: str | Mapping[str, float] = "l
                         "baseline_sbp": subject.baseline_sbp, "baseline_dbp": baseline_dbp},
             "end_h": float(t[-1]), "step_h": float(step_h), "peaks": peaks, "monitoring_window": window,
             "exposure": exposure_extremes(res)}
+
+
+def arm_safety_table(arms: Mapping[str, Any], population, *, criteria: str | Mapping[str, float] = "label",
+                     first_hours: float = 24.0, step_h: float = 2.0 / 60.0, parameters=None) -> pd.DataFrame:
+    """Per-arm acute-safety summary of the first day of each regimen (for reports).
+
+    For each arm (name -> regimen), the doses within ``first_hours`` of the
+    first dose are simulated (plus 8 h) and summarised over the population:
+    peak SBP rise (median, 5th-95th percentile), share with an SBP rise >= 40
+    mmHg (Wilson 95% interval), lowest MOAA/S (median), share sedated (MOAA/S
+    < 4.5), peak dissociation (median) and the monitoring window after the
+    last dose of that day (median, 5th-95th percentile, share longer than the
+    criteria's minimum). Give the population safety variability with
+    :func:`with_safety_variability` for realistic spreads.
+    """
+    from .dosing import Regimen
+    from .regimen_text import parse_regimen
+    from .simulate import simulate
+
+    pop = as_population(population)
+    rows = []
+    for name, regimen in arms.items():
+        reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+        t0 = min(float(e.time) for e in reg.events)
+        day = Regimen(tuple(e for e in reg.events if float(e.time) < t0 + first_hours))
+        end = max(float(e.time + e.duration) for e in day.events) + 8.0
+        t = np.arange(0.0, end + 1e-9, step_h)
+        res = simulate(day, pop, t, outputs=list(SAFETY_OUTPUTS), parameters=parameters)
+        sbp = res["delta_SBP"].max("time").values
+        sed = res["sedation"].min("time").values
+        w = monitoring_window(res, criteria)
+        dist = w.attrs["distribution"]
+        s40 = share_exceeding(res, "delta_SBP", 40)
+        rows.append({"arm": name, "doses_first_day": len(day.events),
+                     "peak_dSBP_median": float(np.median(sbp)), "peak_dSBP_p05": float(np.percentile(sbp, 5)),
+                     "peak_dSBP_p95": float(np.percentile(sbp, 95)),
+                     "share_dSBP_ge_40": s40["share"], "share_dSBP_ge_40_low": s40["low"],
+                     "share_dSBP_ge_40_high": s40["high"],
+                     "min_MOAAS_median": float(np.median(sed)), "share_sedated": float(np.mean(sed < 4.5)),
+                     "peak_dissociation_median": float(np.median(res["dissociation"].max("time").values)),
+                     "window_h_median": dist["median_h"], "window_h_p05": dist["p05_h"],
+                     "window_h_p95": dist["p95_h"], "share_window_over_min": dist["share_over"]})
+    return pd.DataFrame(rows).set_index("arm")
