@@ -62,6 +62,7 @@ class Problem:
     until: int | None
     initial_prevalence: float = 0.005
     end_year: int = 0
+    rtol: float = 1e-6
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
 
@@ -85,7 +86,7 @@ class Problem:
         spec = self.series.spec
         return run_model(p, population=spec.model_population, band_years=spec.band_years,
                          start_year=self.start, end_year=end_year or self.end_year,
-                         initial_prevalence=p0, interventions=tuple(interventions))
+                         initial_prevalence=p0, interventions=tuple(interventions), rtol=self.rtol)
 
     def model_scale(self, tr) -> np.ndarray:
         """The model quantity the series measures, before offsets (per trajectory year)."""
