@@ -24,15 +24,21 @@ from ketasim.report import render_report
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "benefit-risk.toml"
 SMALL = {"n": 20, "end": "3 d"}
-FIGURES = ("ketamine_bands", "ketamine_first24h", "norketamine_bands", "cmax_distribution")
+FIGURES = ("ketamine_bands", "ketamine_first24h", "norketamine_bands", "cmax_distribution", "benefit_harm")
+
+
+def expected_figures(ds) -> set[str]:
+    """The PK figures, the benefit-vs-harm scatter, and one figure per layer beyond PK that ran."""
+    layers = [x.strip() for x in ds.attrs["layers"].split(",") if x.strip() != "pk"]
+    return set(FIGURES) | {f"layer_{x}" for x in layers}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     a = tmp_path_factory.mktemp("run_a")
     b = tmp_path_factory.mktemp("run_b")
-    ra = run_flagship(a, quiet=True, **SMALL)
-    rb = run_flagship(b, quiet=True, **SMALL)
+    ra = run_flagship(a, quiet=True, formats=("html", "pdf"), **SMALL)
+    rb = run_flagship(b, quiet=True, report=False, **SMALL)
     return ra, rb
 
 
@@ -41,7 +47,7 @@ def test_files_written_atomically(runs):
     d = r.out_dir
     for name in ("flagship.nc", "summary.csv", "report.html"):
         assert (d / name).is_file()
-    assert sorted(p.stem for p in (d / "figures").glob("*.png")) == sorted(FIGURES)
+    assert {p.stem for p in (d / "figures").glob("*.png")} == expected_figures(r.dataset)
     assert not list(d.rglob("*.tmp")), "temporary files left behind"
 
 
@@ -76,7 +82,9 @@ def test_dataset_layout_and_provenance(runs):
 def test_summary_numbers_finite_and_tidy(runs):
     s = runs[0].summary
     assert list(s.columns) == ["arm", "metric", "unit", "median", "p05", "p95"]
-    assert len(s) == len(FLAGSHIP.arms) * len(METRICS)
+    metrics = [v for v in runs[0].dataset.data_vars if runs[0].dataset[v].dims == ("arm", "subject")]
+    assert set(METRICS) <= set(metrics)
+    assert len(s) == len(FLAGSHIP.arms) * len(metrics)
     vals = s[["median", "p05", "p95"]].to_numpy()
     assert np.isfinite(vals).all()
     assert (s["p05"] <= s["median"]).all() and (s["median"] <= s["p95"]).all()
@@ -103,23 +111,33 @@ def test_another_seed_gives_other_subjects(tmp_path, runs):
 
 def test_report_from_disk_equals_report_direct(runs, tmp_path):
     r = runs[0]
-    direct = render_report(r, tmp_path / "direct.html").read_bytes()
+    direct = (r.out_dir / "report.html").read_bytes()  # written by the run, from the computed result
     from_disk = render_report(r.out_dir, tmp_path / "disk.html").read_bytes()
     assert direct == from_disk
-    assert direct == (r.out_dir / "report.html").read_bytes()
     loaded = FlagshipResult.load(r.out_dir)
-    assert render_report(loaded, tmp_path / "loaded.html").read_bytes() == direct
+    xr.testing.assert_identical(loaded.dataset, r.dataset)
+    pd.testing.assert_frame_equal(loaded.summary, r.summary)
+
+
+def test_pdf_report_has_every_figure(runs):
+    pdf = (runs[0].out_dir / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    # title page, summary table, one page per figure, provenance pages, scenario appendix
+    assert pages >= len(expected_figures(runs[0].dataset)) + 3
 
 
 def test_html_is_self_contained_with_figures_and_provenance(runs):
     r = runs[0]
     html = (r.out_dir / "report.html").read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == len(FIGURES)
-    for f in FIGURES:
+    figs = expected_figures(r.dataset)
+    assert html.count('src="data:image/png;base64,') == len(figs)
+    for f in figs:
         assert f'id="fig-{f}"' in html
     assert "<script" not in html.lower()
     assert not re.search(r'(src|href)="(https?:)?//', html), "external resource in the report"
-    assert "What this does not yet include" in html
+    if "outcomes" not in r.dataset.attrs["layers"]:
+        assert "What this does not yet include" in html
     assert "Appendix: provenance" in html
     for ps in json.loads(r.dataset.attrs["provenance"]):
         assert f'id="set-{ps["id"]}"' in html
@@ -151,6 +169,7 @@ def test_embedded_default_equals_example_file():
     assert [a["name"] for a in doc["arms"]] == ["iv-depression", "esketamine", "recreational-weekend",
                                                  "dependent-daily"]
     assert doc["population"] == {"n": 1000, "seed": 1} and doc["end"] == "28 d" and doc["step"] == "10 min"
+    assert doc["model"] == {"circuit": "best"}
 
 
 def test_scenario_file_gives_the_same_numbers(runs, tmp_path):
@@ -176,13 +195,13 @@ def test_to_json_and_print_summary(runs):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ('name = "x"\nend = "1 d"\n[model]\ncircuit = "best"\n[[arms]]\nregimen = "10 mg iv"\n',
-     "model is not a field the flagship runner understands yet"),
-    ('name = "x"\n[[arms]]\nname = "a"\n', "arms[0].regimen is missing"),
-    ('name = "x"\n[population]\nn = 0\n[[arms]]\nregimen = "10 mg iv"\n', "population.n must be >= 1"),
+    ('name = "x"\nend = "1 d"\n[model]\ncircuit = "trn"\n[[arms]]\nregimen = "10 mg iv"\n',
+     "line 4, model.circuit: must be 'best' or one of"),
+    ('name = "x"\n[[arms]]\nname = "a"\n', "line 2, arms[0].regimen: each arm needs exactly one of regimen"),
+    ('name = "x"\n[population]\nn = 0\n[[arms]]\nregimen = "10 mg iv"\n', "line 3, population.n: must be >= 1; got 0."),
     ('name = "x"\n[[arms]]\nname = "a"\nregimen = "10 mg iv"\n[[arms]]\nname = "a"\nregimen = "20 mg iv"\n',
-     "arm names must be unique"),
-    ('name = "x"\n[[arms]]\nregimen = "10 mg iv"\ndose = "84 mg"\n', "arms[0].dose is not a field"),
+     "arms: arm names must be unique; got 'a' more than once"),
+    ('name = "x"\n[[arms]]\nregimen = "10 mg iv"\ndoze = "84 mg"\n', "line 4, arms[0].doze: is not a scenario field"),
 ])
 def test_scenario_errors_name_file_and_field(tmp_path, text, expected):
     p = tmp_path / "bad.toml"
@@ -195,7 +214,10 @@ def test_scenario_errors_name_file_and_field(tmp_path, text, expected):
 
 def test_bad_regimen_names_the_arm(tmp_path):
     p = tmp_path / "s.toml"
-    sc = replace(FLAGSHIP, arms=(replace(FLAGSHIP.arms[0], regimen="0.5 mg/kg intravenus"),))
-    p.write_text(sc.to_toml())
-    with pytest.raises(InputError, match=r"arms\[0\] \('iv-depression'\) regimen"):
+    doc = FLAGSHIP.to_dict()
+    doc["arms"] = [{**doc["arms"][0], "regimen": "0.5 mg/kg intravenus"}]
+    from ketasim.scenario import dumps
+
+    p.write_text(dumps(doc))
+    with pytest.raises(InputError, match=r"s\.toml, line \d+, arms\[0\]\.regimen: cannot read regimen '0\.5 mg/kg intravenus'"):
         run_flagship(tmp_path / "out", scenario_path=p, quiet=True, **SMALL)

@@ -27,8 +27,8 @@ ketamine peak in the first dosing occasion: doses less than
 :data:`OCCASION_GAP_H` apart); ``AUC`` (trapezoid rule) and ``Cavg`` =
 AUC / period; hours per week above each of :data:`THRESHOLDS` (linear
 interpolation between grid points); and for every variable beyond the PK
-layer ``peak_<var>`` (maximum over the period) and ``final_<var>`` (value at
-the end).
+layer ``peak_<var>`` (maximum over the period) and, for outcome variables,
+``final_<var>`` (value at the end).
 
 Same scenario and seed, same numbers, whatever the chunk size: every random
 number is drawn up front by :func:`ketasim.population.sample_population`.
@@ -375,7 +375,8 @@ def _metric_defs(variables: Mapping[str, tuple]) -> dict[str, tuple[str, str]]:
         if layer == "pk":
             continue
         defs[f"peak_{v}"] = (u, f"peak of {ln} over the whole period")
-        defs[f"final_{v}"] = (u, f"{ln} at the end of the period")
+        if layer not in ("receptors", "circuit", "dopamine"):  # outcomes: the state at the end matters too
+            defs[f"final_{v}"] = (u, f"{ln} at the end of the period")
     return defs
 
 
@@ -674,18 +675,21 @@ def _fmt(x: float) -> str:
 def _cell(d: Mapping[str, float] | None) -> str:
     if d is None:
         return "-"
-    return f"{_fmt(d['median'])}\n[{_fmt(d['p05'])}-{_fmt(d['p95'])}]"
+    return f"{_fmt(d['median'])}\n{_fmt(d['p05'])}-{_fmt(d['p95'])}"
 
 
-_TABLE_METRICS = (("Cmax_ketamine", "Cmax\nng/mL"), ("h_per_week_above_50", "> 50 ng/mL\nh/week"),
-                  ("h_per_week_above_1200", "> 1200 ng/mL\nh/week"), ("AUC_ketamine", "AUC\nng*h/mL"))
+_TABLE_METRICS = (("Cmax_ketamine", "Cmax\nng/mL"), ("h_per_week_above_50", ">50\nng/mL\nh/week"),
+                  ("h_per_week_above_1200", ">1200\nng/mL\nh/week"), ("AUC_ketamine", "AUC\nng*h/mL"))
+
+
+_TABLE_LAYERS = (("receptors", "occupancy_NMDA"), ("dopamine", "DA_NAc_pct"), ("outcomes", ""))
 
 
 def print_summary(result: RunResult, console=None) -> None:
     """Print a concise table of the per-arm summary (median [5-95%]) with rich.
 
-    PK columns first, then the peak of each variable beyond the PK layer (at
-    most four more columns).
+    PK columns first, then the peak of one variable per layer beyond PK
+    (NMDA occupancy, NAc dopamine, the first outcome) when those layers ran.
     """
     from rich import box
     from rich.console import Console
@@ -696,21 +700,22 @@ def print_summary(result: RunResult, console=None) -> None:
     attrs = result.dataset.attrs
     present = set(result.summary["metric"])
     cols = [(m, h) for m, h in _TABLE_METRICS if m in present]
-    seen_layers: set[str] = set()
-    for m in result.summary["metric"].drop_duplicates():  # the first variable of each layer beyond PK, at most 3
+    # one variable per layer beyond PK (receptors, dopamine, outcomes; the circuit is upstream of dopamine)
+    by_layer: dict[str, list[str]] = {}
+    for m in result.summary["metric"].drop_duplicates():
         v = m.removeprefix("peak_")
-        if not m.startswith("peak_") or f"{v}_quantiles" not in result.dataset or len(seen_layers) >= 3:
-            continue
-        layer = result.dataset[f"{v}_quantiles"].attrs.get("layer", "")
-        if layer in seen_layers:
-            continue
-        seen_layers.add(layer)
-        u = result.dataset[m].attrs.get("units", "")
-        cols.append((m, f"peak\n{v}" + (f"\n{u}" if u and u != "1" else "")))
+        if m.startswith("peak_") and f"{v}_quantiles" in result.dataset:
+            by_layer.setdefault(result.dataset[f"{v}_quantiles"].attrs.get("layer", ""), []).append(v)
+    for layer, prefer in _TABLE_LAYERS:
+        vs = by_layer.get(layer, [])
+        if vs:
+            v = prefer if prefer in vs else vs[0]
+            u = result.dataset[f"peak_{v}"].attrs.get("units", "")
+            cols.append((f"peak_{v}", "peak\n" + v.replace("_", "\n") + (f"\n{u}" if u and u != "1" else "")))
     layers = attrs.get("layers", "pk")
     t = Table(title=f"{attrs['title'].split(': ', 1)[-1]}: n = {attrs['n_subjects']} per arm, seed {attrs['seed']}",
-              caption=f"median [5-95% of subjects]; layers run: {layers}", box=box.SIMPLE_HEAD)
-    t.add_column("arm", style="bold", no_wrap=True, max_width=34, overflow="fold")
+              caption=f"each cell: median, then 5-95% of subjects; layers run: {layers}", box=box.SIMPLE_HEAD)
+    t.add_column("arm", style="bold", no_wrap=True, min_width=min(34, max(len(a) for a in tab)), overflow="fold")
     for _, head in cols:
         t.add_column(head, justify="right", no_wrap=True)
     for arm, m in tab.items():

@@ -356,7 +356,8 @@ class Arm(_Frozen):
             if base is not None and not p.is_absolute():
                 p = Path(base) / p
             if not p.is_file():
-                raise _err("nonmem", f"NONMEM file {str(p)!r} does not exist (paths are relative to the scenario file)")
+                raise _err("nonmem", f"NONMEM file {self.nonmem!r} does not exist (paths are relative to the scenario "
+                           f"file; looked for {str(p)!r})")
             self._nonmem_path = str(p)
             self._regimen_from_file()
         if self.name is None:
