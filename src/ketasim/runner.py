@@ -712,6 +712,20 @@ def print_summary(result: RunResult, console=None) -> None:
             v = prefer if prefer in vs else vs[0]
             u = result.dataset[f"peak_{v}"].attrs.get("units", "")
             cols.append((f"peak_{v}", "peak\n" + v.replace("_", "\n") + (f"\n{u}" if u and u != "1" else "")))
+    armw = min(34, max(len(a) for a in tab)) + 2
+
+    def width(col) -> int:
+        m, head = col
+        return max([len(x) for x in head.split("\n")] + [len(x) for arm in tab for x in _cell(tab[arm].get(m)).split("\n")]) + 2
+
+    fitted, used = [], armw
+    for col in cols:  # as many columns as fit the terminal, PK first
+        w = width(col)
+        if used + w > console.width and fitted:
+            continue
+        fitted.append(col)
+        used += w
+    cols = fitted
     layers = attrs.get("layers", "pk")
     t = Table(title=f"{attrs['title'].split(': ', 1)[-1]}: n = {attrs['n_subjects']} per arm, seed {attrs['seed']}",
               caption=f"each cell: median, then 5-95% of subjects; layers run: {layers}", box=box.SIMPLE_HEAD)
