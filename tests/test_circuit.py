@@ -153,3 +153,26 @@ def test_occupancy_only_does_not_run_the_circuit(monkeypatch):
     monkeypatch.setattr(chain, "run_circuit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("circuit ran")))
     ds = ks.simulate("0.5 mg/kg iv over 40 min", ks.Subject(weight=70), [0, 1, 2], outputs=["occupancy_NMDA"])
     assert list(ds.data_vars) == ["occupancy_NMDA"]
+
+
+@pytest.mark.parametrize("circuit", ["cortical_disinhibition", ["trn_disinhibition", "opioid"]])
+def test_fused_chain_equals_layer_by_layer(circuit):
+    """The fast path (tabulated circuit+dopamine lookup) agrees with running the layers one by one."""
+    from ketasim.pd_chain import DEFAULT_PD_OUTPUTS, run_pd
+
+    rng = np.random.default_rng(1)
+    pk = {"C_effect_S_ketamine": 10 ** rng.uniform(0, 3.5, (20, 50)),
+          "C_effect_R_ketamine": 10 ** rng.uniform(0, 3.5, (20, 50)),
+          "C_plasma_norketamine": 10 ** rng.uniform(0, 3.5, (20, 50))}
+    fast = run_pd(pk, list(DEFAULT_PD_OUTPUTS), circuit)
+    slow = run_pd(pk, list(DEFAULT_PD_OUTPUTS), circuit, fused=False)
+    m = C.get_model(circuit)
+    tol = 3e-3 if m.uses_opioid else 1e-4      # the 2-D opioid grid is coarser (41 points)
+    for k in DEFAULT_PD_OUTPUTS:
+        np.testing.assert_allclose(fast[k], slow[k], rtol=tol, err_msg=k)
+    # and both agree with the Newton fixed point itself at arbitrary occupancies
+    occ = fast["occupancy_NMDA"][0, :5]
+    sop = (fast["occupancy_mu"] + fast["occupancy_kappa"])[0, :5]
+    for j in range(5):
+        x = C._newton(m, np.ones(6), occ[j], sop[j] if m.uses_opioid else 0.0)
+        np.testing.assert_allclose(fast["rate_VTA_DA"][0, j], x[5] * m.r0[5], rtol=tol)

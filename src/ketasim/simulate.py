@@ -178,7 +178,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
             f"the result would hold {cells:.3g} values (subjects x times x outputs); at most {MAX_CELLS:.3g} "
             "fit in memory here. Use fewer outputs, a coarser time grid, or ketasim trial --summaries-only."
         )
-    data = {o: np.zeros((pop.n, t.size)) for o in wanted}
+    data: dict[str, np.ndarray] = {}
     for ps, (sid, idx) in zip(ps_all, groups.items()):
         sub = pop.take(idx)
         pk_wanted = [o for o in wanted if o not in PD_OUTPUTS]
@@ -186,7 +186,10 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         res = run_pk(reg, sub.covariates, sub.eta, t, ps, pk_wanted + extra)
         res.update(run_pd(res, wanted, circuit))
         for o in wanted:
-            data[o][idx] = res[o]
+            if len(groups) == 1:      # one parameter set: keep the layer's array, no copy
+                data[o] = res[o]
+            else:
+                data.setdefault(o, np.zeros((pop.n, t.size)))[idx] = res[o]
     variables = {}
     for o in wanted:
         unit, long = next((pk_variables(ps)[o] for ps in ps_all if o in pk_variables(ps)),
