@@ -81,12 +81,13 @@ class Problem:
         p0 = vals.pop("initial_prevalence", self.initial_prevalence)
         return self.base.with_rates(**vals) if vals else self.base, float(p0)
 
-    def trajectory(self, z: np.ndarray, end_year: int | None = None, interventions=()):
+    def trajectory(self, z: np.ndarray, end_year: int | None = None, interventions=(), breaks=()):
         p, p0 = self.params_from(z)
         spec = self.series.spec
         return run_model(p, population=spec.model_population, band_years=spec.band_years,
                          start_year=self.start, end_year=end_year or self.end_year,
-                         initial_prevalence=p0, interventions=tuple(interventions), rtol=self.rtol)
+                         initial_prevalence=p0, interventions=tuple(interventions), rtol=self.rtol,
+                         breaks=tuple(breaks))
 
     def model_scale(self, tr) -> np.ndarray:
         """The model quantity the series measures, before offsets (per trajectory year)."""

@@ -177,6 +177,7 @@ def project(fit: xr.Dataset, years="2017..2030", *, scenario: Scenario | str | P
     end = int(max(yrs.max(), prob.end_year))
     arms = [("baseline", ())] + ([(sc.name, sc.interventions)] if sc else [])
     nd = draws.shape[0]
+    breaks = tuple(t for iv in (sc.interventions if sc else ()) for t in (iv.start, iv.end) if t is not None)
     res = {a: {k: np.empty((nd, yrs.size) + ((len(STATES),) if k == "count" else ()))
                for k in ("count", "series", "prevalence") + FLOWS + ("cognitive_burden",)} for a, _ in arms}
     base_params = prob.base
@@ -188,7 +189,7 @@ def project(fit: xr.Dataset, years="2017..2030", *, scenario: Scenario | str | P
             vals = np.exp(rng.uniform(np.log(lo), np.log(hi)))
             prob.base = base_params.with_rates(**dict(zip(vary_fixed, vals)))
         for a, ivs in arms:
-            tr = prob.trajectory(z, end_year=end, interventions=ivs)
+            tr = prob.trajectory(z, end_year=end, interventions=ivs, breaks=breaks)
             sel = yrs - start
             m = prob.model_scale(tr)
             seg = np.array([sum(y >= f for f, _ in prob.series.spec.segments) for y in tr.years])
