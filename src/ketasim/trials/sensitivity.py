@@ -255,7 +255,7 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
     --------
     >>> ds = sensitivity(parameters=["CL", "V1"], output="peak_C_plasma_ketamine", n=64, method="morris",
     ...                  arm="iv-depression")
-    >>> list(ds["parameter"].values), ds.attrs["method"]
+    >>> ds["parameter"].values.tolist(), ds.attrs["method"]
     (['CL', 'V1'], 'morris')
     """
     from ..flagship import FLAGSHIP, Scenario, load_scenario

@@ -128,7 +128,7 @@ def _resolve_paths(sc, varies: Sequence[Vary]) -> tuple[list[Vary], list[str] | 
 
 def sweep(scenario=None, vary: Sequence[str | Vary] = (), *, mode: str = "cartesian", n: int | None = None,
           seed: int | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, parameters=None, outputs=None,
-          executor: str = "serial", workers: int = 2, scheduler: str | None = None,
+          end: str | None = None, step: str | None = None, executor: str = "serial", workers: int = 2, scheduler: str | None = None,
           progress: bool = False) -> xr.Dataset:
     """Run the trial at every point of a sweep; returns a Dataset with the sweep dims, ``arm`` and ``subject``.
 
@@ -141,6 +141,8 @@ def sweep(scenario=None, vary: Sequence[str | Vary] = (), *, mode: str = "cartes
     mode : {"cartesian", "paired"}
     n, seed, chunk_size, parameters, outputs
         As for :class:`ketasim.trials.TrialDesign`.
+    end, step : str, optional
+        Override the scenario's period and output grid.
     executor, workers, scheduler, progress
         As for :func:`ketasim.trials.run`; all (point, chunk) tasks are run together.
 
@@ -159,6 +161,8 @@ def sweep(scenario=None, vary: Sequence[str | Vary] = (), *, mode: str = "cartes
 
         raise unknown("mode", mode, MODES)
     sc = FLAGSHIP if scenario is None else (scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
+    grid = [f"{k}={json.dumps(v)}" for k, v in (("end", end), ("step", step)) if v is not None]
+    sc = S.with_overrides(sc, grid)
     given = [v if isinstance(v, Vary) else parse_vary(v) for v in vary]
     if not given:
         raise InputError("vary must name at least one field, e.g. \"arms.iv.dose=0.25..1.0 mg/kg:7\".")
