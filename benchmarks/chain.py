@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--step-min", type=float, default=6.0)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dynamic-seconds", type=float, default=0.25, help="simulated seconds of the dynamic sample")
     ap.add_argument("--quick", action="store_true", help="50 subjects, 1 day, 1 repeat")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -76,6 +77,14 @@ def main(argv=None) -> dict:
     def chain():
         return ks.simulate(regimen, pop, times, outputs=chain_out)
 
+    from ketasim.layers.pk import DEFAULT_PK_OUTPUTS
+
+    def pk_default():      # what a PK-only user gets: the PK layer's default outputs
+        return ks.simulate(regimen, pop, times, outputs=list(DEFAULT_PK_OUTPUTS))
+
+    def everything():      # simulate()'s default outputs: PK defaults + every occupancy, rate and DA output
+        return ks.simulate(regimen, pop, times)
+
     pk()  # warm imports and PK caches for both
     for cache in (_circuit._MAPS, _circuit._TABS, pd_chain._TABLES):   # cold: rebuild the map and tables
         cache.clear()
@@ -83,11 +92,13 @@ def main(argv=None) -> dict:
     chain()
     chain_cold = time.perf_counter() - t0
     # interleave so both see the same machine state
-    t_pk, t_chain = [], []
+    t_pk, t_chain, t_pkd, t_all = [], [], [], []
     for _ in range(a.repeat):
         t_pk.append(_best(pk, 1)[0])
         t_chain.append(_best(chain, 1)[0])
-    t_pk, t_chain = min(t_pk), min(t_chain)
+        t_pkd.append(_best(pk_default, 1)[0])
+        t_all.append(_best(everything, 1)[0])
+    t_pk, t_chain, t_pkd, t_all = min(t_pk), min(t_chain), min(t_pkd), min(t_all)
     res = chain()
     # the downstream layers alone, on the PK result
     from ketasim.pd_chain import run_pd
@@ -115,10 +126,13 @@ def main(argv=None) -> dict:
                     "ketasim": ks.__version__},
         "task": {"n_subjects": a.n, "regimen": regimen, "days": a.days, "step_min": a.step_min, "n_times": n_t,
                  "circuit": circuit_label(None), "mode": "quasi_steady", "outputs": chain_out},
+        "threads": os.environ.get("KETASIM_THREADS", "default (CPUs, at most 4)"),
         "seconds": {"pk_alone": t_pk, "chain_warm": t_chain, "chain_cold": chain_cold,
+                    "pk_default_outputs": t_pkd, "simulate_default_outputs": t_all,
                     "downstream_layers_only": t_pd, "dynamic_sample": t_dyn_sample,
                     "dynamic_sample_simulated_s": a.dynamic_seconds, "dynamic_extrapolated": t_dyn},
         "ratios": {"chain_over_pk": t_chain / t_pk, "chain_cold_over_pk": chain_cold / t_pk,
+                   "default_outputs_over_pk_default": t_all / t_pkd,
                    "dynamic_over_chain": t_dyn / t_chain},
         "target": {"chain_over_pk_max": 2.0},
     }
@@ -131,6 +145,8 @@ def main(argv=None) -> dict:
           f"[{'PASS' if out['pass'] else 'FAIL'}: target <= 2]")
     print(f"  whole chain (cold, map)  {chain_cold:8.3f} s   ratio {chain_cold / t_pk:.2f}")
     print(f"  downstream layers only   {t_pd:8.3f} s")
+    print(f"  PK default outputs       {t_pkd:8.3f} s;  simulate() default outputs (PK + chain) {t_all:.3f} s, "
+          f"ratio {t_all / t_pkd:.2f}")
     print(f"  dynamic ODE (extrap.)    {t_dyn:8.3g} s   = {t_dyn / t_chain:.3g} x the quasi-steady chain "
           f"(measured {t_dyn_sample:.3f} s for {a.dynamic_seconds:g} simulated s)")
     print(f"wrote {a.out}")

@@ -105,21 +105,30 @@ def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
         return _run_block(arrays, wanted, rec, circ, da, model, fused)
     step = -(-n // threads)
     slices = [slice(s0, min(n, s0 + step)) for s0 in range(0, n, step)]
+    names = [o for o in dict.fromkeys([*rec, *circ, *da])]
+    dest = {k: np.empty(first.shape) for k in names}      # each thread writes its rows in place
     with ThreadPoolExecutor(max_workers=len(slices)) as pool:
         parts = list(pool.map(lambda sl: _run_block({k: v[sl] for k, v in arrays.items()}, wanted, rec, circ, da,
-                                                    model, fused), slices))
-    return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+                                                    model, fused, {k: v[sl] for k, v in dest.items()}), slices))
+    for k in parts[0]:
+        if k not in dest:
+            dest[k] = np.concatenate([p[k] for p in parts], axis=0)
+        else:
+            for sl, p in zip(slices, parts):
+                if p[k].base is None or not np.shares_memory(p[k], dest[k]):
+                    dest[k][sl] = p[k]
+    return dest
 
 
-def _run_block(pk, wanted, rec, circ, da, model, fused) -> dict[str, np.ndarray]:
-    out = dict(run_receptors(pk, tuple(rec)))
+def _run_block(pk, wanted, rec, circ, da, model, fused, dest=None) -> dict[str, np.ndarray]:
+    out = dict(run_receptors(pk, tuple(rec), out=dest))
     if not circ:
         return out
     sop = out["occupancy_mu"] + out["occupancy_kappa"] if model.uses_opioid else None
     if fused:
         names = [o for o in wanted if o in CIRCUIT_OUTPUTS or o in DA_OUTPUTS]
         grid, tabs = _chain_tables(model, names)
-        out.update(interp_tables(model, grid, tabs, out["occupancy_NMDA"], sop))
+        out.update(interp_tables(model, grid, tabs, out["occupancy_NMDA"], sop, out=dest))
         return out
     out.update(run_circuit(out, outputs=tuple(circ), model=model))
     if da:

@@ -319,13 +319,15 @@ def grid_tables(m: CircuitModel) -> tuple[np.ndarray, np.ndarray, dict[str, np.n
 
 
 def interp_tables(m: CircuitModel, grid: tuple[np.ndarray, np.ndarray], tables: Mapping[str, np.ndarray],
-                  occ, sop=None) -> dict[str, np.ndarray]:
+                  occ, sop=None, *, out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Look up tables (N, K) on ``grid = (occ_grid, opioid_grid)`` (from :func:`grid_tables`)
     at occupancy arrays of any shape: nearest point of the fine 1-D table, or bilinear in 2-D.
-    The cell index is computed once and shared by every table."""
+    The cell index is computed once and shared by every table. ``out`` may hold arrays
+    (the occupancy's shape) to write the 1-D lookups into."""
     occ = check_occupancy(occ)
     occ_grid, sop_grid = grid
     n = occ_grid.size
+    dest = out or {}
     out = {}
     if m.uses_opioid:
         s = check_occupancy(np.zeros_like(occ) if sop is None else sop, "occupancy_mu + occupancy_kappa", 2.0)
@@ -351,7 +353,7 @@ def interp_tables(m: CircuitModel, grid: tuple[np.ndarray, np.ndarray], tables: 
         i = fi.astype(np.intp)
         del fi
         for name, Z in tables.items():
-            out[name] = np.take(np.ascontiguousarray(Z[:, 0]), i)
+            out[name] = np.take(np.ascontiguousarray(Z[:, 0]), i, out=dest.get(name))
     return out
 
 

@@ -118,11 +118,13 @@ def _checked(c, name: str) -> np.ndarray:
     return np.maximum(c, 0.0) if lo < 0 else c
 
 
-def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPUTS)) -> dict[str, np.ndarray]:
+def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPUTS), *,
+                  out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Occupancies from the PK variables ``RECEPTOR_INPUTS`` (arrays of any common shape, ng/mL).
 
     A missing norketamine input (a set without the metabolite) counts as zero.
-    Returns name -> array for each name in ``outputs``. Equivalent to
+    Returns name -> array for each name in ``outputs`` (written into ``out[name]`` where
+    given, an array of the inputs' shape). Equivalent to
     :func:`unbound_nM` followed by :func:`competitive_occupancy`, fused for speed.
     """
     p = receptor_parameters()
@@ -132,6 +134,7 @@ def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPU
     cn = None if cn is None else _checked(cn, "C_plasma_norketamine")
     uk = p["fu_ketamine"] * p["kpuu_ketamine"] * 1000.0 / p["M_ketamine"]      # nM per ng/mL, unbound
     un = p["fu_norketamine"] * p["kpuu_norketamine"] * 1000.0 / p["M_norketamine"]
+    dest = out or {}
     out = {}
     tmp = np.empty(np.broadcast(cs, cr).shape)
     for name, target in (("occupancy_NMDA", "nmda"), ("occupancy_mu", "mu"), ("occupancy_kappa", "kappa")):
@@ -143,5 +146,5 @@ def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPU
         if "NK" in K and cn is not None:
             x += np.multiply(cn, un / K["NK"], out=tmp)
         np.add(x, 1.0, out=tmp)
-        out[name] = np.divide(x, tmp, out=x)        # occ = x / (1 + x)
+        out[name] = np.divide(x, tmp, out=dest[name] if name in dest else x)   # occ = x / (1 + x)
     return out
