@@ -186,7 +186,9 @@ def variables(fmt: str = typer.Option("table", "--format", help="table | json.")
     """List the output variables with units and meaning."""
     from .layers.pk import PK_OUTPUTS
 
-    rows = [{"name": k, "units": u, "meaning": m} for k, (u, m) in PK_OUTPUTS.items()]
+    from .pd_chain import PD_OUTPUTS
+
+    rows = [{"name": k, "units": u, "meaning": m} for k, (u, m) in {**PK_OUTPUTS, **PD_OUTPUTS}.items()]
     rows.append({"name": "A_<compartment>", "units": "mg", "meaning": "amount in a compartment of the chosen set "
                  "(see `ketasim parameters <id>`)"})
     if fmt == "json":
