@@ -59,7 +59,8 @@ def _fig_burden(proj: xr.Dataset) -> str:
 
     names = [("new_dependence", "new dependence / yr"), ("new_uropathy", "new uropathy / yr"),
              ("excess_deaths", "excess deaths / yr"), ("cognitive_burden", "cognitive impairment (prevalent)")]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    fig.subplots_adjust(wspace=0.4)
     for ax, (v, lab) in zip(axes, names):
         for k, arm in enumerate(proj.arm.values):
             d = proj[v].sel(arm=arm)
@@ -75,7 +76,8 @@ def _fig_diff(proj: xr.Dataset) -> str:
     import matplotlib.pyplot as plt
 
     names = ["dependent", "new_dependence", "new_uropathy", "excess_deaths"]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3))
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    fig.subplots_adjust(wspace=0.4)
     for ax, v in zip(axes, names):
         d = proj[f"difference_{v}"]
         ax.fill_between(proj.year, d.isel(quantile=0), d.isel(quantile=2), color="C2", alpha=0.25)
