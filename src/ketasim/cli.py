@@ -188,7 +188,10 @@ def variables(fmt: str = typer.Option("table", "--format", help="table | json.")
 
     from .pd_chain import PD_OUTPUTS
 
-    rows = [{"name": k, "units": u, "meaning": m} for k, (u, m) in {**PK_OUTPUTS, **PD_OUTPUTS}.items()]
+    from .layers.safety import SAFETY_OUTPUTS
+
+    rows = [{"name": k, "units": u, "meaning": m}
+            for k, (u, m) in {**PK_OUTPUTS, **PD_OUTPUTS, **SAFETY_OUTPUTS}.items()]
     rows.append({"name": "A_<compartment>", "units": "mg", "meaning": "amount in a compartment of the chosen set "
                  "(see `ketasim parameters <id>`)"})
     if fmt == "json":
