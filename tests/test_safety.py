@@ -324,3 +324,12 @@ def test_arm_safety_table_for_reports():
     assert tab.loc["binge", "doses_first_day"] == 4
     assert (tab["window_h_median"] >= 2.0).all()
     assert (tab["share_dSBP_ge_40_low"] <= tab["share_dSBP_ge_40"]).all()
+
+
+def test_chunking_gives_identical_results(monkeypatch):
+    pop = _pop(30, (18, 64), 21)
+    a = ks.simulate(ESK84, pop, np.arange(0, 4, 1 / 30), outputs=CNS_CV)
+    monkeypatch.setattr(AS, "_CHUNK_VALUES", 4 * 2000 * 7)  # ~7 subjects per chunk
+    b = ks.simulate(ESK84, pop, np.arange(0, 4, 1 / 30), outputs=CNS_CV)
+    for v in CNS_CV:
+        np.testing.assert_array_equal(a[v].values, b[v].values)

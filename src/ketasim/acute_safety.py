@@ -43,6 +43,8 @@ __all__ = ["SAFETY_OUTPUTS", "LABEL_CRITERIA", "CRITERIA_KEYS", "wants_safety", 
 #: Internal grid step (h) and how long after each dose it is used (h).
 FINE_STEP_H = 1.0 / 60.0
 FINE_WINDOW_H = 12.0
+#: Largest number of fine-grid PK values held at once (subjects are processed in chunks).
+_CHUNK_VALUES = 5e7
 
 #: Discharge-criterion keys: key -> (variable, kind, unit).
 CRITERIA_KEYS: dict[str, tuple[str, str, str]] = {
@@ -146,17 +148,24 @@ def simulate_with_safety(simulate: Callable[..., xr.Dataset], regimen, populatio
     ds = simulate(reg, pop, times, outputs=rest or ["C_effect_S_ketamine"], **kw)
     t = ds["time"].values
     fine = _fine_grid(reg, t)
-    pk = simulate(reg, pop, fine, outputs=list(PK_INPUTS), parameters=parameters)
-    arrays = {k: pk[k].values for k in PK_INPUTS}
-    res = run_safety(fine, arrays, np.asarray(pop.covariates["age"], float), pop.extra, saf)
     idx = np.searchsorted(fine, t)
     if not np.allclose(fine[idx], t, rtol=0, atol=1e-9):  # pragma: no cover (guarded by _fine_grid)
         raise RuntimeError("internal: user times missing from the safety grid")
+    res = {o: np.empty((pop.n, t.size)) for o in saf}
+    # subjects in chunks, so the fine-grid PK arrays stay within ~50 million values
+    chunk = max(1, int(_CHUNK_VALUES // (len(PK_INPUTS) * fine.size)))
+    for lo in range(0, pop.n, chunk):
+        sub = pop.take(slice(lo, lo + chunk))
+        pk = simulate(reg, sub, fine, outputs=list(PK_INPUTS), parameters=parameters)
+        part = run_safety(fine, {k: pk[k].values for k in PK_INPUTS}, np.asarray(sub.covariates["age"], float),
+                          sub.extra, saf)
+        for o in saf:
+            res[o][lo:lo + chunk] = part[o][:, idx]
     if not rest:
         ds = ds.drop_vars("C_effect_S_ketamine")
     for o in saf:
         unit, long = SAFETY_OUTPUTS[o]
-        ds[o] = xr.Variable(("subject", "time"), res[o][:, idx], attrs={"units": unit, "long_name": long,
+        ds[o] = xr.Variable(("subject", "time"), res[o], attrs={"units": unit, "long_name": long,
                                                                                  "layer": "safety"})
     for k, v in base.items():
         ds = ds.assign_coords({k: ("subject", v, {"units": "bpm" if k.endswith("hr") else "mmHg"})})
