@@ -168,7 +168,7 @@ class RunResult:
         summ = {arm: {m: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
                       for m, d in ms.items()} for arm, ms in self.table().items()}
         return {
-            "scenario": self.scenario.name,
+            "scenario": tomllib.loads(a["scenario"])["name"],
             "scenario_sha256": a["scenario_sha256"],
             "ketasim_version": a["ketasim_version"],
             "n_subjects": int(a["n_subjects"]),
