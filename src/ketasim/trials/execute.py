@@ -103,7 +103,7 @@ def _dask_client(workers: int, scheduler: str | None):
             client.close()
         return
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)  # any free port
     client = Client(cluster)
     try:
         yield client
