@@ -146,6 +146,9 @@ def test_html_is_self_contained_with_figures_and_provenance(runs):
         for route in ps["routes"]:
             assert f"<code>{route['route']}</code>" in html
     assert "insufflated" in html and "borrowed" in html  # the insufflation module is not the set's own
+    for lp in json.loads(r.dataset.attrs["provenance_layers"]):  # parameters of the layers beyond PK, with sources
+        assert f"Layer {lp['layer']}: parameters from <code>{lp['file']}</code>" in html
+        assert lp["parameters"] and all(p["source"] for p in lp["parameters"])
     for arm in FLAGSHIP.arms:
         assert arm.name in html
 

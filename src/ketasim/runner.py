@@ -260,6 +260,55 @@ def _provenance(sets: Mapping[str, ParameterSet], routes_by_set: Mapping[str, se
     return out
 
 
+def _layer_files(layers: Sequence[str]) -> list[tuple[str, Path]]:
+    """(layer, parameter file) pairs: ``data/circuit/<layer>.yaml``, ``data/<layer>.yaml``, then ``data/<layer>/*.yaml``."""
+    data = Path(__file__).resolve().parent / "data"
+    out: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+    passes = ([(ly, [data / "circuit" / f"{ly}.yaml", data / f"{ly}.yaml"]) for ly in layers],
+              [(ly, sorted((data / ly).glob("*.yaml")) if (data / ly).is_dir() else []) for ly in layers])
+    for one_pass in passes:
+        for ly, cands in one_pass:
+            for p in cands:
+                if p.is_file() and p not in seen:
+                    seen.add(p)
+                    out.append((ly, p))
+    return out
+
+
+def _layer_provenance(layers: Sequence[str]) -> list[dict[str, Any]]:
+    """Every sourced entry of the parameter files of the layers beyond PK that ran (path, values, tag, source)."""
+    import yaml
+
+    out = []
+    for layer, f in _layer_files([ly for ly in layers if ly != "pk"]):
+        if True:
+            rows: list[dict[str, str]] = []
+
+            def walk(node, path):
+                if isinstance(node, Mapping):
+                    if "source" in node:
+                        vals = {k: v for k, v in node.items() if k not in ("source", "tag", "note", "unit")
+                                and isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+                        rows.append({"name": ".".join(path),
+                                     "value": ", ".join(f"{v}" if k == "value" else f"{k} = {v}" for k, v in vals.items()),
+                                     "unit": str(node.get("unit", "")), "tag": str(node.get("tag", "")),
+                                     "source": str(node["source"]), "note": str(node.get("note", ""))})
+                        return
+                    for k, v in node.items():
+                        walk(v, path + [str(k)])
+                elif isinstance(node, list):
+                    for i, v in enumerate(node):
+                        walk(v, path + [str(i) if not (isinstance(v, Mapping) and "to" in v and "from" in v)
+                                        else f"{v['from']}->{v['to']}"])
+
+            walk(yaml.safe_load(f.read_text(encoding="utf-8")), [])
+            if rows:
+                out.append({"layer": layer, "file": f"ketasim/data/{f.relative_to(f.parents[1]).as_posix()}"
+                            if f.parent.name != "data" else f"ketasim/data/{f.name}", "parameters": rows})
+    return out
+
+
 # ---------------------------------------------------------------------------
 # population
 # ---------------------------------------------------------------------------
@@ -526,6 +575,7 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
         "parameter_sets": ", ".join(all_ids),
         "citations": " | ".join(f"{sid}: {sets[sid].citation}" for sid in sets),
         "provenance": json.dumps(prov, ensure_ascii=False),
+        "provenance_layers": json.dumps(_layer_provenance(layers), ensure_ascii=False),
         "thresholds": json.dumps([{"value": th.value, "units": "ng/mL", "label": th.label, "source": th.source}
                                   for th in THRESHOLDS], ensure_ascii=False),
         "anchors": json.dumps([dict(zip(("arm", "metric", "value", "units", "what", "source"), a)) for a in ANCHORS],

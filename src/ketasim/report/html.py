@@ -160,6 +160,7 @@ def _context(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any]) -> d
         "not_yet": _not_yet(a.get("layers", "pk")),
         "circuit": a.get("circuit", ""),
         "provenance": prov,
+        "provenance_layers": json.loads(a.get("provenance_layers", "[]")),
         "citations": a.get("citations", ""),
     }
 

@@ -137,6 +137,13 @@ def render_pdf(ds: xr.Dataset, summary: pd.DataFrame, path: str | os.PathLike,
                                                                              "IIV", "tag", "source / note"],
                                      rows[k:k + _ROWS_PER_PAGE], [0.13, 0.08, 0.07, 0.13, 0.05, 0.04, 0.5],
                                      note=f"{ps['title']}. {ps['citation']}"))
+    for lp in json.loads(a.get("provenance_layers", "[]")):
+        rows = [[_clip(p["name"], 30), _clip(p["value"], 24), p["unit"], p["tag"],
+                 _clip(p["source"] + (" — " + p["note"] if p["note"] else ""), 100)] for p in lp["parameters"]]
+        for k in range(0, len(rows), _ROWS_PER_PAGE):
+            pages.append(_table_page(f"Appendix: provenance — layer {lp['layer']} ({lp['file']})",
+                                     ["parameter", "value", "unit", "tag", "source / note"], rows[k:k + _ROWS_PER_PAGE],
+                                     [0.2, 0.14, 0.06, 0.05, 0.55]))
     scen = [("Appendix: scenario as run", {"size": 12, "weight": "bold"}), (f"sha256 {a['scenario_sha256']}", {"size": 7})]
     scen += [(line, {"size": 6.5, "family": "monospace"}) for line in a["scenario"].splitlines()]
     pages.append(_text_page(scen))
