@@ -56,8 +56,8 @@ def test_cli_hypotheses_json_and_report(tmp_path):
 
 
 def test_cli_circuit_dynamic_window():
-    r = CliRunner().invoke(app, ["circuit", "0.5 mg/kg iv over 40 min", "--window", "10s", "--at", "40min",
-                                 "--step", "1s", "--format", "json"])
+    r = CliRunner().invoke(app, ["circuit", "0.5 mg/kg iv over 40 min", "--window", "2s", "--at", "40min",
+                                 "--step", "0.2s", "--format", "json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert len(d["time_s"]) == 11 and d["circuit"] == combo_key(DEFAULT_CIRCUIT)
@@ -72,7 +72,8 @@ def test_cli_circuit_errors():
 
 
 def test_cli_simulate_rat_with_circuit():
-    r = CliRunner().invoke(app, ["simulate", "25 mg/kg ip", "--species", "rat", "--weight", "0.3", "--age", "0.25",
+    # the command: rat defaults for weight and age
+    r = CliRunner().invoke(app, ["simulate", "25 mg/kg ip", "--species", "rat",
                                  "--circuit", "cortical_disinhibition", "--format", "csv", "--end", "1h",
                                  "--outputs", "occupancy_NMDA,rate_TRN,DA_PFC_pct"])
     assert r.exit_code == 0, r.output

@@ -59,8 +59,8 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 @_guard
 def simulate(
     regimen: str = typer.Argument(..., help='Regimen text, e.g. "0.5 mg/kg iv over 40 min".'),
-    weight: float = typer.Option(70.0, help="Body weight, kg."),
-    age: float = typer.Option(40.0, help="Age, years."),
+    weight: Optional[float] = typer.Option(None, help="Body weight, kg (default 70 for a human, 0.3 for a rat)."),
+    age: Optional[float] = typer.Option(None, help="Age, years (default 40 for a human, 0.25 for a rat)."),
     sex: str = typer.Option("M", help="F or M."),
     species: str = typer.Option("human", help="human or rat."),
     end: str = typer.Option("24h", help="Last output time, e.g. 24h, 7d, 90min."),
@@ -91,6 +91,9 @@ def simulate(
         _fail(f"--end/--step gives {npts} time points; at most 2000000 are allowed. Use a larger --step.")
     times = np.arange(npts) * step_h
     outs = [o.strip() for o in outputs.split(",") if o.strip()] if outputs else None
+    rat = species == "rat"
+    weight = (0.3 if rat else 70.0) if weight is None else weight
+    age = (0.25 if rat else 40.0) if age is None else age
     subj = Subject(weight=weight, age=age, sex=sex, species=species)
     circ = [c.strip() for c in circuit.split(",") if c.strip()] if circuit else None
     ds = _simulate(regimen, subj, times, parameters=parameters, outputs=outs, circuit=circ)
@@ -246,7 +249,8 @@ def run(
 # Feature commands live in their own modules (``ketasim/cli_<feature>.py``), each doing
 # ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
 # Add the module's name here; keep this file to the core commands.
-_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit", "cli_safety", "cli_epi")
+_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit", "cli_safety", "cli_epi",
+                                     "cli_validate")
 for _mod in _COMMAND_MODULES:
     __import__(f"{__package__}.{_mod}")
 

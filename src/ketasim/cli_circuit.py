@@ -15,6 +15,11 @@ from .cli import _guard, app
 _HFORMATS = ("json", "table", "markdown")
 
 
+def _num(x: float) -> str:
+    """3 significant digits; |x| < 1e-3 prints as 0 (round-off of a zero change, not a result)."""
+    return "0" if abs(x) < 1e-3 else f"{x:.3g}"
+
+
 def _markdown(res: dict) -> str:
     facts = res["facts"]
     ranking = res["ranking"]
@@ -44,7 +49,7 @@ def _markdown(res: dict) -> str:
     head = "| fact | " + " | ".join(short[r["circuit"]] for r in ranking) + " |"
     lines += [head, "|---" * (len(ranking) + 1) + "|"]
     for i, f in enumerate(facts):
-        cells = [f"{r['rows'][i]['prediction']:.3g} ({r['rows'][i]['residual']:.2f})" for r in ranking]
+        cells = [f"{_num(r['rows'][i]['prediction'])} ({r['rows'][i]['residual']:.2f})" for r in ranking]
         lines.append(f"| {f['id']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
