@@ -53,12 +53,14 @@ def fit_cmd(
     include_unverified: bool = typer.Option(False, help="Also fit rows tagged U (weighted x2)."),
     conflict: str = typer.Option("exclude", help="E&W 2018/19 16-24 conflict: exclude | dhsc | home_office."),
     seed: int = typer.Option(0, help="Seed of the posterior draws."),
+    initiation_break: Optional[int] = typer.Option(None, help="Also fit a change of initiation from this year."),
 ):
     """Fit the model to a series; print rates with intervals, fit quality and out-of-sample error."""
     from .epidemiology import fit
     from .output import atomic_write_bytes, write_netcdf
 
-    ds = fit(series, until, intervals=intervals, include_unverified=include_unverified, conflict=conflict, seed=seed)
+    ds = fit(series, until, intervals=intervals, include_unverified=include_unverified, conflict=conflict, seed=seed,
+             initiation_break=initiation_break)
     summ = _summary(ds)
     if out is not None:
         write_netcdf(ds, out)

@@ -98,3 +98,15 @@ def test_conflicting_figure_can_be_chosen_explicitly():
     hi = load_series("england_wales_16_24_past_year", conflict="home_office")
     assert 1.3 in lo.values.tolist() and 2.9 not in lo.values[lo.years == 2018].tolist()
     assert hi.values[hi.years == 2018].tolist() == [2.9]
+
+
+def test_fitted_change_point_in_initiation():
+    ds = ks.epidemiology.fit("england_wales_16_24_past_year", initiation_break=2016, **FAST)
+    assert "initiation_change" in ds.parameter.values.tolist()
+    # the post-2016 rise shows up as more initiation after the break
+    assert float(ds.estimate.sel(parameter="initiation_change")) > 1
+    p = ks.epidemiology.project(ds, "2015..2020", n_draws=5)  # the fitted break travels with the fit
+    assert p.sizes["year"] == 6
+    with pytest.raises(ks.InputError, match=r"initiation_break must be a year within the fitted data "
+                                            r"\(2007\.\.2016\) so that the change can be estimated; got 2020\."):
+        ks.epidemiology.fit("england_wales_16_24_past_year", until=2016, initiation_break=2020, **FAST)

@@ -33,20 +33,30 @@ from scipy import optimize, stats
 
 from ..errors import InputError, unknown
 from .data import SERIES, Series, check_years, load_parameter_table, load_series
-from .model import FLOWS, STATES, EpiParameters, run_model
+from .model import FLOWS, STATES, EpiParameters, Intervention, run_model
 
 __all__ = ["fit", "Problem", "problem_from_fit", "FIT_ATTR"]
 
 FIT_ATTR = "epi_fit_json"
 _FITTABLE = ("background_initiation", "contagion", "deterrence", "occasional_to_regular",
              "regular_to_dependent", "quit_occasional", "quit_regular", "quit_dependent",
-             "treatment_entry", "relapse", "initial_prevalence")
-_INITIAL_PREVALENCE = {"value": 0.005, "low": 1e-7, "high": 0.1, "unit": "fraction", "tag": "A",
-                       "source": "Fitted: past-year users as a fraction of the band at the start year."}
+             "treatment_entry", "relapse", "initial_prevalence", "initiation_change")
+_EXTRA = {
+    "initial_prevalence": {"value": 0.005, "low": 1e-7, "high": 0.1, "unit": "fraction", "tag": "A",
+                           "source": "Fitted: past-year users as a fraction of the band at the start year."},
+    "initiation_change": {"value": 1.0, "low": 0.02, "high": 20.0, "unit": "factor", "tag": "A",
+                          "source": "Fitted: initiation x this factor from the year given as initiation_break "
+                                    "(a change point, e.g. a policy or a market change; the year is the user's "
+                                    "choice)."},
+}
+
+
+def _row(name: str) -> dict:
+    return _EXTRA[name] if name in _EXTRA else load_parameter_table()[name]
 
 
 def _bounds(name: str) -> tuple[float, float]:
-    row = _INITIAL_PREVALENCE if name == "initial_prevalence" else load_parameter_table()[name]
+    row = _row(name)
     lo = float(row["low"])
     lo = lo if lo > 0 else (1e-4 if name != "background_initiation" else 1e-7)
     return math.log(lo), math.log(float(row["high"]))
@@ -63,6 +73,7 @@ class Problem:
     initial_prevalence: float = 0.005
     end_year: int = 0
     rtol: float = 1e-6
+    initiation_break: float | None = None
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
 
@@ -76,13 +87,18 @@ class Problem:
         self.start = spec.start_year
 
     # -- model evaluation -------------------------------------------------------------------
-    def params_from(self, z: np.ndarray) -> tuple[EpiParameters, float]:
+    def params_from(self, z: np.ndarray) -> tuple[EpiParameters, float, tuple]:
+        """(rates, initial prevalence, fitted change-point interventions) for log-parameters z."""
         vals = dict(zip(self.fitted, np.exp(np.clip(z, self.lo, self.hi))))
         p0 = vals.pop("initial_prevalence", self.initial_prevalence)
-        return self.base.with_rates(**vals) if vals else self.base, float(p0)
+        change = vals.pop("initiation_change", None)
+        ivs = ((Intervention("initiation", float(change), float(self.initiation_break),
+                             label="fitted change point"),) if change is not None else ())
+        return (self.base.with_rates(**vals) if vals else self.base), float(p0), ivs
 
     def trajectory(self, z: np.ndarray, end_year: int | None = None, interventions=(), breaks=()):
-        p, p0 = self.params_from(z)
+        p, p0, fitted_ivs = self.params_from(z)
+        interventions = fitted_ivs + tuple(interventions)
         spec = self.series.spec
         return run_model(p, population=spec.model_population, band_years=spec.band_years,
                          start_year=self.start, end_year=end_year or self.end_year,
@@ -148,9 +164,7 @@ class Problem:
 
 def _starts(prob: Problem, rng: np.random.Generator, n: int) -> list[np.ndarray]:
     table = load_parameter_table()
-    first = np.array([math.log(table[k]["value"]) if k != "initial_prevalence" and table[k]["value"] > 0
-                      else (math.log(prob.initial_prevalence) if k == "initial_prevalence" else np.nan)
-                      for k in prob.fitted])
+    first = np.array([math.log(_row(k)["value"]) if _row(k)["value"] > 0 else np.nan for k in prob.fitted])
     first = np.clip(np.where(np.isfinite(first), first, prob.lo + 1.0), prob.lo, prob.hi)
     pts = [first]
     for _ in range(n - 1):
@@ -312,7 +326,7 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
         fitted: tuple[str, ...] | None = None, params: EpiParameters | None = None,
         include_unverified: bool = False, conflict: str = "exclude", intervals: str = "profile",
         level: float = 0.95, n_starts: int = 4, n_draws: int = 200, n_proposals: int = 600, seed: int = 0,
-        data: Series | None = None) -> xr.Dataset:
+        initiation_break: int | None = None, data: Series | None = None) -> xr.Dataset:
     """Fit the model to a named series up to ``until``; score the held-out years after it.
 
     Returns a Dataset over ``year`` and ``state`` (best-fit trajectory, observations, fitted
@@ -337,12 +351,24 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
     for name in fitted:
         if name not in _FITTABLE:
             raise unknown("fitted", name, _FITTABLE)
+    if initiation_break is not None:
+        lo_y, hi_y = spec.start_year + 1, int(s.years[s.years <= (until or s.years.max())].max())
+        if not lo_y <= initiation_break <= hi_y:
+            raise InputError(
+                f"initiation_break must be a year within the fitted data ({lo_y}..{hi_y}) so that the change "
+                f"can be estimated; got {initiation_break}."
+            )
+        if "initiation_change" not in fitted:
+            fitted = fitted + ("initiation_change",)
+    elif "initiation_change" in fitted:
+        raise InputError("fitted includes 'initiation_change' but no initiation_break year was given; "
+                         "give initiation_break=YEAR.")
     if len(fitted) >= int((s.years <= (until or s.years.max())).sum()):
         raise InputError(
             f"fitted has {len(fitted)} rates but only {int((s.years <= (until or s.years.max())).sum())} "
             f"observations of '{s.name}' are in the fit; fit fewer rates or use a later until."
         )
-    prob = Problem(s, fitted, params or EpiParameters.defaults(), until)
+    prob = Problem(s, fitted, params or EpiParameters.defaults(), until, initiation_break=initiation_break)
     z_hat, f_hat = estimate(prob, n_starts=n_starts, seed=seed)
     H = hessian(prob.nll, z_hat, prob.lo, prob.hi)
     cov, identifiable = laplace_cov(H)
@@ -416,7 +442,7 @@ def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi
 
     est = np.exp(z_hat)
     table = load_parameter_table()
-    units = [(_INITIAL_PREVALENCE if p == "initial_prevalence" else table[p])["unit"] for p in prob.fitted]
+    units = [_row(p)["unit"] for p in prob.fitted]
     state_unit = {"units": "persons", "long_name": "persons in each state at mid-year (best fit)"}
     ds = xr.Dataset(
         {
@@ -454,6 +480,7 @@ def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi
         "series": s.name, "until": prob.until, "fitted": list(prob.fitted),
         "z_hat": z_hat.tolist(), "cov": cov.tolist(), "base": prob.base.as_dict(),
         "include_unverified": include_unverified, "conflict": conflict, "sigma": sig,
+        "initiation_break": prob.initiation_break,
         "offsets": {int(k): float(off_obs[s.segment == k][0]) for k in np.unique(s.segment)},
         "level": level, "n_draws": int(Z.shape[0]),
     }
@@ -513,5 +540,6 @@ def problem_from_fit(ds: xr.Dataset) -> tuple[Problem, np.ndarray, np.ndarray, d
     if st["series"] not in SERIES:
         raise unknown("series", st["series"], SERIES)
     s = load_series(st["series"], include_unverified=st["include_unverified"], conflict=st["conflict"])
-    prob = Problem(s, tuple(st["fitted"]), EpiParameters(**base), st["until"])
+    prob = Problem(s, tuple(st["fitted"]), EpiParameters(**base), st["until"],
+                   initiation_break=st.get("initiation_break"))
     return prob, np.array(st["z_hat"]), np.array(st["cov"]), st
