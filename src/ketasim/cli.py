@@ -249,7 +249,8 @@ def run(
 # Feature commands live in their own modules (``ketasim/cli_<feature>.py``), each doing
 # ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
 # Add the module's name here; keep this file to the core commands.
-_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit", "cli_safety", "cli_epi")
+_COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit", "cli_safety", "cli_epi",
+                                     "cli_validate")
 for _mod in _COMMAND_MODULES:
     __import__(f"{__package__}.{_mod}")
 

@@ -516,7 +516,8 @@ _GATES: dict[str, tuple[str, str, Callable[[dict[str, Any]], float]]] = {
 }
 
 
-def _check_gates(spec: Mapping[str, Any], summary: dict[str, Any], where: str) -> tuple[GateResult, ...]:
+def _check_gates(spec: Mapping[str, Any], summary: dict[str, Any], where: str,
+                 strict: bool = True) -> tuple[GateResult, ...]:
     out = []
     for key, thr in spec.items():
         if key in ("title", "observations", "predictor"):
@@ -525,11 +526,16 @@ def _check_gates(spec: Mapping[str, Any], summary: dict[str, Any], where: str) -
             raise unknown(f"{where}: gate", key, sorted(_GATES))
         op, desc, get = _GATES[key]
         val = get(summary)
+        text = f"{desc} {op} {thr:g}"
         if not np.isfinite(val):
-            passed = False  # a gate with nothing to measure fails rather than passing silently
+            # With the shipped observations a gate with nothing to measure fails rather than passing
+            # silently; a user's own file may lack curves or bounds, so there it does not apply.
+            passed = not strict
+            if not strict:
+                text += " (not applicable: nothing to measure in this file)"
         else:
             passed = val >= float(thr) - 1e-12 if op == ">=" else val <= float(thr) + 1e-12
-        out.append(GateResult(key, float(val), float(thr), bool(passed), f"{desc} {op} {thr:g}"))
+        out.append(GateResult(key, float(val), float(thr), bool(passed), text))
     return tuple(out)
 
 
@@ -579,7 +585,7 @@ def validate(layers: Iterable[str] | None = None, *, observations: str | Path | 
         predict = _predictor(spec["predictor"])
         outcome = predict(observations, n_subjects=n_sub, seed=sd, interval=interval)
         summary = _summary(outcome)
-        gates = _check_gates(spec, summary, f"layers.{n}")
+        gates = _check_gates(spec, summary, f"layers.{n}", strict=observations is None)
         reports.append(LayerReport(n, spec.get("title", n),
                                    str(observations) if observations is not None else spec["observations"],
                                    outcome, summary, _groups(outcome.rows), gates))
