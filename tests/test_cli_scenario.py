@@ -87,9 +87,11 @@ def test_report_from_a_folder_without_results(tmp_path):
 
 def test_identical_results_for_identical_seed(run_dir, tmp_path):
     d, _ = run_dir
-    res = invoke("run", EXAMPLE, "--out", tmp_path, *SMALL, "--set", "arms.esketamine.dose=28 mg",
-                 "--set", "report.formats=['html', 'pdf']", "--set", "report.figures=false", "--quiet")
-    assert res.exit_code == 0
+    from ketasim.flagship import run_flagship
+
+    sets = [x for x in SMALL if x != "--set"] + ["arms.esketamine.dose=28 mg", "report.formats=['html', 'pdf']",
+                                                 "report.figures=false"]
+    run_flagship(tmp_path, scenario_path=EXAMPLE, overrides=sets, quiet=True, report=False)  # same scenario, no report
     a, b = RunResult.load(d), RunResult.load(tmp_path)
     xr.testing.assert_identical(a.dataset, b.dataset)
     pd.testing.assert_frame_equal(a.summary, b.summary)
