@@ -10,7 +10,6 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

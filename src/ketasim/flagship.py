@@ -46,7 +46,6 @@ Examples
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import InputError

@@ -52,6 +52,7 @@ from . import __version__
 from .errors import InputError
 from .parameters import ParameterSet, get_parameter_set
 from .population import Population, sample_population
+from .provenance import layer_provenance, parameter_set_provenance
 from .scenario import Scenario
 from .simulate import simulate
 
@@ -230,82 +231,6 @@ def _quantile_bands(full: np.ndarray, quantiles: Sequence[float], block: int = 5
     for j in range(0, full.shape[1], block):
         with np.errstate(invalid="ignore"):
             out[:, j:j + block] = np.quantile(full[:, j:j + block].astype(np.float64), q, axis=0)
-    return out
-
-
-# ---------------------------------------------------------------------------
-# provenance
-# ---------------------------------------------------------------------------
-def _unit(p) -> str:
-    base = {"volume": "L", "flow": "L/h", "rate": "1/h", "time": "h", "amount": "mg",
-            "concentration": "ng/mL", "dimensionless": "fraction"}.get(p.kind, p.unit)
-    return base + ("/kg" if p.per_kg else "")
-
-
-def _provenance(sets: Mapping[str, ParameterSet], routes_by_set: Mapping[str, set[str]]) -> list[dict[str, Any]]:
-    out = []
-    for sid, ps in sets.items():
-        params = [{
-            "name": p.name, "value": float(p.value), "unit": _unit(p), "as_published": p.original,
-            "iiv": float(p.iiv), "tag": p.tag, "source": p.source, "note": p.note,
-        } for p in ps.params.values()]
-        routes = []
-        for r in sorted(routes_by_set.get(sid, ())):
-            spec = ps.routes.get(r, {})
-            routes.append({"route": r, "borrowed": bool(spec.get("borrowed", False)),
-                           "source": str(spec.get("source", "") or ("the set's own model" if not spec.get("borrowed") else "")),
-                           "note": str(spec.get("note", "") or "")})
-        out.append({"id": sid, "title": ps.title, "citation": ps.citation, "doi": ps.doi,
-                    "population": ps.population, "notes": list(ps.notes), "parameters": params, "routes": routes})
-    return out
-
-
-def _layer_files(layers: Sequence[str]) -> list[tuple[str, Path]]:
-    """(layer, parameter file) pairs: ``data/circuit/<layer>.yaml``, ``data/<layer>.yaml``, then ``data/<layer>/*.yaml``."""
-    data = Path(__file__).resolve().parent / "data"
-    out: list[tuple[str, Path]] = []
-    seen: set[Path] = set()
-    passes = ([(ly, [data / "circuit" / f"{ly}.yaml", data / f"{ly}.yaml"]) for ly in layers],
-              [(ly, sorted((data / ly).glob("*.yaml")) if (data / ly).is_dir() else []) for ly in layers])
-    for one_pass in passes:
-        for ly, cands in one_pass:
-            for p in cands:
-                if p.is_file() and p not in seen:
-                    seen.add(p)
-                    out.append((ly, p))
-    return out
-
-
-def _layer_provenance(layers: Sequence[str]) -> list[dict[str, Any]]:
-    """Every sourced entry of the parameter files of the layers beyond PK that ran (path, values, tag, source)."""
-    import yaml
-
-    out = []
-    for layer, f in _layer_files([ly for ly in layers if ly != "pk"]):
-        if True:
-            rows: list[dict[str, str]] = []
-
-            def walk(node, path):
-                if isinstance(node, Mapping):
-                    if "source" in node:
-                        vals = {k: v for k, v in node.items() if k not in ("source", "tag", "note", "unit")
-                                and isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-                        rows.append({"name": ".".join(path),
-                                     "value": ", ".join(f"{v}" if k == "value" else f"{k} = {v}" for k, v in vals.items()),
-                                     "unit": str(node.get("unit", "")), "tag": str(node.get("tag", "")),
-                                     "source": str(node["source"]), "note": str(node.get("note", ""))})
-                        return
-                    for k, v in node.items():
-                        walk(v, path + [str(k)])
-                elif isinstance(node, list):
-                    for i, v in enumerate(node):
-                        walk(v, path + [str(i) if not (isinstance(v, Mapping) and "to" in v and "from" in v)
-                                        else f"{v['from']}->{v['to']}"])
-
-            walk(yaml.safe_load(f.read_text(encoding="utf-8")), [])
-            if rows:
-                out.append({"layer": layer, "file": f"ketasim/data/{f.relative_to(f.parents[1]).as_posix()}"
-                            if f.parent.name != "data" else f"ketasim/data/{f.name}", "parameters": rows})
     return out
 
 
@@ -529,7 +454,7 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
     all_ids = list(dict.fromkeys(s for ss in arm_sets for s in ss))
     sets = {parameters.id: parameters} if isinstance(parameters, ParameterSet) else \
         {sid: get_parameter_set(sid) for sid in all_ids}
-    prov = _provenance(sets, routes_by_set)
+    prov = parameter_set_provenance(sets, routes_by_set)
 
     coords = {
         "arm": ("arm", [a.name for a in sc.arms]),
@@ -575,7 +500,7 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
         "parameter_sets": ", ".join(all_ids),
         "citations": " | ".join(f"{sid}: {sets[sid].citation}" for sid in sets),
         "provenance": json.dumps(prov, ensure_ascii=False),
-        "provenance_layers": json.dumps(_layer_provenance(layers), ensure_ascii=False),
+        "provenance_layers": json.dumps(layer_provenance(layers), ensure_ascii=False),
         "thresholds": json.dumps([{"value": th.value, "units": "ng/mL", "label": th.label, "source": th.source}
                                   for th in THRESHOLDS], ensure_ascii=False),
         "anchors": json.dumps([dict(zip(("arm", "metric", "value", "units", "what", "source"), a)) for a in ANCHORS],
@@ -702,86 +627,4 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
     return replace(result, elapsed_s=_time.perf_counter() - t_start)
 
 
-# ---------------------------------------------------------------------------
-# terminal
-# ---------------------------------------------------------------------------
-def _fmt(x: float) -> str:
-    if not np.isfinite(x):
-        return "-"
-    if x == 0:
-        return "0"
-    ax = abs(x)
-    if ax >= 10_000:
-        return f"{x / 1000:.0f}k"
-    if ax >= 100:
-        return f"{x:.0f}"
-    if ax >= 10:
-        return f"{x:.1f}"
-    if ax >= 1:
-        return f"{x:.2f}"
-    return f"{x:.2g}"
-
-
-def _cell(d: Mapping[str, float] | None) -> str:
-    if d is None:
-        return "-"
-    return f"{_fmt(d['median'])}\n{_fmt(d['p05'])}-{_fmt(d['p95'])}"
-
-
-_TABLE_METRICS = (("Cmax_ketamine", "Cmax\nng/mL"), ("h_per_week_above_50", ">50\nng/mL\nh/week"),
-                  ("h_per_week_above_1200", ">1200\nng/mL\nh/week"), ("AUC_ketamine", "AUC\nng*h/mL"))
-
-
-_TABLE_LAYERS = (("receptors", "occupancy_NMDA"), ("dopamine", "DA_NAc_pct"), ("outcomes", ""))
-
-
-def print_summary(result: RunResult, console=None) -> None:
-    """Print a concise table of the per-arm summary (median [5-95%]) with rich.
-
-    PK columns first, then the peak of one variable per layer beyond PK
-    (NMDA occupancy, NAc dopamine, the first outcome) when those layers ran.
-    """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    tab = result.table()
-    attrs = result.dataset.attrs
-    present = set(result.summary["metric"])
-    cols = [(m, h) for m, h in _TABLE_METRICS if m in present]
-    # one variable per layer beyond PK (receptors, dopamine, outcomes; the circuit is upstream of dopamine)
-    by_layer: dict[str, list[str]] = {}
-    for m in result.summary["metric"].drop_duplicates():
-        v = m.removeprefix("peak_")
-        if m.startswith("peak_") and f"{v}_quantiles" in result.dataset:
-            by_layer.setdefault(result.dataset[f"{v}_quantiles"].attrs.get("layer", ""), []).append(v)
-    for layer, prefer in _TABLE_LAYERS:
-        vs = by_layer.get(layer, [])
-        if vs:
-            v = prefer if prefer in vs else vs[0]
-            u = result.dataset[f"peak_{v}"].attrs.get("units", "")
-            cols.append((f"peak_{v}", "peak\n" + v.replace("_", "\n") + (f"\n{u}" if u and u != "1" else "")))
-    armw = min(34, max(len(a) for a in tab)) + 2
-
-    def width(col) -> int:
-        m, head = col
-        return max([len(x) for x in head.split("\n")] + [len(x) for arm in tab for x in _cell(tab[arm].get(m)).split("\n")]) + 2
-
-    fitted, used = [], armw
-    for col in cols:  # as many columns as fit the terminal, PK first
-        w = width(col)
-        if used + w > console.width and fitted:
-            continue
-        fitted.append(col)
-        used += w
-    cols = fitted
-    layers = attrs.get("layers", "pk")
-    t = Table(title=f"{attrs['title'].split(': ', 1)[-1]}: n = {attrs['n_subjects']} per arm, seed {attrs['seed']}",
-              caption=f"each cell: median, then 5-95% of subjects; layers run: {layers}", box=box.SIMPLE_HEAD)
-    t.add_column("arm", style="bold", no_wrap=True, min_width=min(34, max(len(a) for a in tab)), overflow="fold")
-    for _, head in cols:
-        t.add_column(head, justify="right", no_wrap=True)
-    for arm, m in tab.items():
-        t.add_row(arm, *(_cell(m.get(k)) for k, _ in cols))
-    console.print(t)
+from .terminal import print_summary  # noqa: E402  (re-exported: the public name lives here)

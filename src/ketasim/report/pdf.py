@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
