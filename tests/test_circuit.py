@@ -176,3 +176,13 @@ def test_fused_chain_equals_layer_by_layer(circuit):
     for j in range(5):
         x = C._newton(m, np.ones(6), occ[j], sop[j] if m.uses_opioid else 0.0)
         np.testing.assert_allclose(fast["rate_VTA_DA"][0, j], x[5] * m.r0[5], rtol=tol)
+
+
+def test_unfitted_combination_uses_single_variant_fits():
+    from ketasim.layers.circuit import load_calibration
+
+    fits = load_calibration()
+    m = C.get_model(["vta_local", "opioid"])      # not among the fitted combinations
+    assert "vta_local+opioid" not in fits
+    assert dict(m.strengths)["vta_local"] == pytest.approx(fits["vta_local"]["values"]["strength_vta_local"])
+    assert m.opioid_weight == pytest.approx(fits["opioid"]["values"]["opioid_weight"])

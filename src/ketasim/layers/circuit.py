@@ -154,11 +154,19 @@ def _arrays(m: CircuitModel):
 def get_model(circuit=None, **overrides) -> CircuitModel:
     """Build the :class:`CircuitModel` of a variant combination, with calibrated values.
 
-    ``overrides`` may set ``strength_<variant>``, ``gain``, ``opioid_weight``.
+    Values come from the combination's own fit in ``calibration.yaml``, or, for a
+    combination that was not fitted, from each variant's single fit. ``overrides`` may set
+    ``strength_<variant>``, ``gain``, ``opioid_weight``.
     """
     variants = resolve_circuit(circuit)
     p = circuit_parameters()
-    cal = dict(load_calibration().get(combo_key(variants), {}).get("values", {}))
+    fits = load_calibration()
+    if combo_key(variants) in fits:
+        cal = dict(fits[combo_key(variants)].get("values", {}))
+    else:   # a combination without its own fit: each variant's single-variant fit
+        cal = {}
+        for v in variants:
+            cal.update(fits.get(v, {}).get("values", {}))
     cal.update(overrides)
     idx = {n: i for i, n in enumerate(POPULATIONS)}
     n = len(POPULATIONS)
