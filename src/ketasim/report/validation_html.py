@@ -138,10 +138,13 @@ def svg_curve_plot(t: Sequence[float], observed: Sequence[float], predicted: Seq
     for a, b in zip(t, o):
         if b > 0:
             out.append(f'<circle cx="{_c(X(a))}" cy="{_c(Y(b))}" r="2.2" fill="{_RED}"/>')
-    out.append(f'<circle cx="{mx + w - 96}" cy="{my + 10}" r="2.2" fill="{_RED}"/>'
-               f'<text x="{mx + w - 90}" y="{my + 13}">digitised mean</text>')
-    out.append(f'<line x1="{mx + w - 100}" y1="{my + 24}" x2="{mx + w - 92}" y2="{my + 24}" stroke="{_BLUE}" '
-               f'stroke-width="1.6"/><text x="{mx + w - 90}" y="{my + 27}">ketasim</text>')
+    # legend in the margin below the title, clear of the data
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}" '
+           f'viewBox="0 0 {width} {height + 16}" font-family="sans-serif" font-size="10">'] + out[1:]
+    out.append(f'<circle cx="{mx + w - 150}" cy="{height + 8}" r="2.2" fill="{_RED}"/>'
+               f'<text x="{mx + w - 144}" y="{height + 11}">digitised mean</text>')
+    out.append(f'<line x1="{mx + w - 64}" y1="{height + 8}" x2="{mx + w - 56}" y2="{height + 8}" stroke="{_BLUE}" '
+               f'stroke-width="1.6"/><text x="{mx + w - 52}" y="{height + 11}">ketasim</text>')
     out.append("</svg>")
     return "\n".join(out)
 
