@@ -494,11 +494,11 @@ class Scenario(_Frozen):
 
         return hashlib.sha256(self.to_toml().encode("utf-8")).hexdigest()
 
-    def with_overrides(self, sets: Sequence[str]) -> "Scenario":
+    def with_overrides(self, sets: Sequence[str], where: str = "") -> "Scenario":
         """A new scenario with ``a.b=c`` overrides applied (see :func:`apply_overrides`)."""
         from .scenario_files import apply_overrides, validate_document
 
-        return validate_document(apply_overrides(self.to_dict(), sets), "scenario")
+        return validate_document(apply_overrides(self.to_dict(), sets), where or f"scenario {self.name!r} with --set")
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], where: str = "scenario") -> "Scenario":
