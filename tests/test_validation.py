@@ -166,3 +166,41 @@ def test_export_nonmem_data_round_trips(tmp_path):
         assert f"arm {arm.name!r}" in text
     # mg/kg doses were written in mg with each subject's weight: the amounts differ between subjects
     assert len({round(regs[str(i)].events[0].amount, 6) for i in range(1, 5)}) > 1
+
+
+def test_a_layer_judged_on_intervals_only(tmp_path, monkeypatch):
+    """Layers whose observations are published intervals (no fold errors) plug in through bounds."""
+    import sys
+    import types
+
+    from ketasim.report.validation_html import render_validation_report
+    from ketasim.validation import ROW_COLUMNS, LayerOutcome, headline
+
+    def predict(path, *, n_subjects, seed, interval):
+        bounds = pd.DataFrame([
+            {"obs_id": "F1", "kind": "validation", "regimen": "10 mg iv", "parameters": "", "metric": "peak DA %",
+             "observed": 150.0, "bound_low": 120.0, "bound_high": 200.0, "predicted": 160.0, "unit": "%",
+             "inside": True, "status": "ok", "citation": "Someone 2001"},
+            {"obs_id": "F2", "kind": "validation", "regimen": "10 mg iv", "parameters": "", "metric": "firing %",
+             "observed": -20.0, "bound_low": -40.0, "bound_high": -10.0, "predicted": 5.0, "unit": "%",
+             "inside": False, "status": "ok", "citation": "Someone 2002"},
+        ])
+        return LayerOutcome(rows=pd.DataFrame(columns=list(ROW_COLUMNS)), bounds=bounds)
+
+    mod = types.ModuleType("ketasim_fake_layer")
+    mod.predict = predict
+    monkeypatch.setitem(sys.modules, "ketasim_fake_layer", mod)
+    cfg = tmp_path / "gates.toml"
+    cfg.write_text(textwrap.dedent("""
+        [layers.dopamine]
+        title = "Dopamine"
+        observations = "dopamine.csv"
+        predictor = "ketasim_fake_layer:predict"
+        min_bounds_inside = 0.5
+    """))
+    res = validate(config=cfg)
+    assert res.passed
+    assert headline(res) == "DOPAMINE: 1 of 2 published facts reproduced within their interval"
+    html = render_validation_report(res)
+    assert "F2" in html and "Dopamine" in html
+    json.dumps(res.to_json())

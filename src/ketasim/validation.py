@@ -461,9 +461,9 @@ def _study(src: Mapping[str, Any]) -> str:
 # summaries and gates
 # ---------------------------------------------------------------------------
 def _summary(out: LayerOutcome) -> dict[str, Any]:
-    rows = out.rows
-    ok = rows[rows["status"] == "ok"]
-    scope = ok[ok["in_scope"]]
+    rows = out.rows if not out.rows.empty else pd.DataFrame(columns=list(ROW_COLUMNS))
+    ok = rows[(rows["status"] == "ok").astype(bool)]
+    scope = ok[ok["in_scope"].astype(bool)]
     s_in = fold_metrics(scope["fold_error"])
     s_all = fold_metrics(ok["fold_error"])
     pi = ok[np.isfinite(ok["pi_low"].astype(float))]
@@ -474,11 +474,13 @@ def _summary(out: LayerOutcome) -> dict[str, Any]:
         **{k: s_in[k] for k in ("gmfe", "bias", "within_1_25", "within_1_5", "within_2")},
         "all_rows": {k: s_all[k] for k in ("gmfe", "bias", "within_1_25", "within_1_5", "within_2")},
         "n_with_pi": int(len(pi)), "in_pi90": float(pi["in_pi90"].mean()) if len(pi) else math.nan,
-        "in_pi90_in_scope": float(pi.loc[pi["in_scope"], "in_pi90"].mean()) if pi["in_scope"].any() else math.nan,
+        "in_pi90_in_scope": (float(pi.loc[pi["in_scope"].astype(bool), "in_pi90"].mean())
+                             if len(pi) and pi["in_scope"].astype(bool).any() else math.nan),
     }
     if not out.bounds.empty:
         summary["n_bounds"] = int(len(out.bounds))
-        summary["bounds_inside"] = float(out.bounds["inside"].mean())
+        summary["n_bounds_inside"] = int(out.bounds["inside"].astype(bool).sum())
+        summary["bounds_inside"] = float(out.bounds["inside"].astype(bool).mean())
     if not out.curves.empty:
         cs = out.curves[out.curves["in_scope"]]
         summary["n_curves"] = int(len(out.curves))
@@ -488,7 +490,10 @@ def _summary(out: LayerOutcome) -> dict[str, Any]:
 
 
 def _groups(rows: pd.DataFrame) -> pd.DataFrame:
-    ok = rows[(rows["status"] == "ok") & rows["in_scope"]]
+    if rows.empty:
+        return pd.DataFrame(columns=["group", "n", "studies", "gmfe", "bias", "within_1_25", "within_1_5",
+                                     "within_2", "in_pi90"])
+    ok = rows[(rows["status"] == "ok") & rows["in_scope"].astype(bool)]
     out = []
     for by in (None, "route", "population", "kind"):
         parts = [("all", ok)] if by is None else [(f"{by}={k}", g) for k, g in ok.groupby(by, sort=True)]
@@ -597,6 +602,11 @@ def headline(result: ValidationResult) -> str:
     parts = []
     for lr in result.layers:
         s = lr.summary
+        if s["n_in_scope"] == 0 and s.get("n_bounds"):
+            # a layer judged on published intervals only (no fold errors)
+            parts.append(f"{lr.name.upper()}: {s['n_bounds_inside']} of {s['n_bounds']} published facts "
+                         "reproduced within their interval")
+            continue
         parts.append(
             f"{lr.name.upper()}: {s['n_in_scope']} observations from {s['n_studies_in_scope']} studies, "
             f"{s['within_1_5']:.0%} within 1.5-fold, GMFE {s['gmfe']:.2f} "
