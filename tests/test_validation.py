@@ -204,3 +204,16 @@ def test_a_layer_judged_on_intervals_only(tmp_path, monkeypatch):
     html = render_validation_report(res)
     assert "F2" in html and "Dopamine" in html
     json.dumps(res.to_json())
+
+
+def test_cli_exits_1_when_a_gate_fails(tmp_path, monkeypatch, capsys):
+    import ketasim.validation as kv
+
+    strict = {"population": {"n_subjects": 0, "seed": 1, "interval": 0.9},
+              "layers": {"pk": {"title": "PK", "observations": "pk_calibration.csv",
+                                "predictor": "ketasim.validation:predict_pk", "max_gmfe": 1.001}}}
+    monkeypatch.setattr(kv, "load_config", lambda path=None: strict)
+    code = main(["validate", "--observations", str(_user_file(tmp_path, ["VP04a", "VP13a"]))])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED" in captured.out and "validation gate failed" in captured.err and "GMFE" in captured.err
