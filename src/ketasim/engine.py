@@ -66,6 +66,12 @@ class Inputs:
         Amount of each event for each subject, mg.
     vectors : ndarray, shape (N, R, n)
         For each input kind, the fraction of the amount entering each state.
+    dose_start : ndarray of bool, shape (E,), optional
+        Marks the first input event of each dose. A dose given by a route
+        with several inputs (e.g. a nasal part and a swallowed part) is one
+        amount split between several events that all carry the full dose
+        amount; only the marked one counts the dose as given. Default: every
+        event is a dose of its own.
     """
 
     start: np.ndarray
@@ -73,6 +79,7 @@ class Inputs:
     kind: np.ndarray
     amount: np.ndarray
     vectors: np.ndarray
+    dose_start: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         E = self.start.shape[0]
@@ -85,7 +92,29 @@ class Inputs:
 
     def take(self, idx: slice | np.ndarray) -> "Inputs":
         """The same events for a subset of subjects."""
-        return Inputs(self.start, self.duration, self.kind, self.amount[idx], self.vectors[idx])
+        return Inputs(self.start, self.duration, self.kind, self.amount[idx], self.vectors[idx], self.dose_start)
+
+    def delivered(self, times: np.ndarray) -> np.ndarray:
+        """Drug given by time ``t`` minus the part still waiting to enter (N, T), exactly.
+
+        A dose counts as given at its start; the not-yet-entered remainder of
+        zero-order inputs (an infusion still in the pump, a swallowed part
+        still being absorbed at a constant rate) is subtracted pro rata. The
+        part of a dose that never enters (non-bioavailable at entry) therefore
+        counts as delivered, and then lost, at the dose time. So
+        ``delivered - amount in the body`` is the amount eliminated or lost.
+        """
+        t = np.asarray(times, float)[None, :]
+        s = self.start[:, None]
+        d = self.duration[:, None]
+        started = (t >= s).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prog = np.where(d > 0, np.clip((t - s) / np.where(d > 0, d, 1.0), 0.0, 1.0), 1.0)
+        first = np.ones(self.start.shape[0], bool) if self.dose_start is None else np.asarray(self.dose_start, bool)
+        given = self.amount * first[None, :]
+        entering = self.vectors.sum(axis=2)[:, self.kind]               # (N, E) fraction entering per event
+        waiting = self.amount * entering * (self.duration > 0)[None, :]
+        return given @ started - waiting @ (started * (1.0 - prog))
 
     def cumulative(self, times: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Amount put in by time ``t`` (N, T), exactly (infusions pro rata).

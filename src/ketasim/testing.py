@@ -132,6 +132,13 @@ def ode_reference(ps: ParameterSet, regimen: Regimen, params: Mapping[str, float
     inp = _inputs(ps, regimen, chain, one, np.array([weight]), 1)
     vec = inp.vectors[0][:, :n]  # effect state is last in ketasim; not used here
     starts, durs, kinds, amts = inp.start, inp.duration, inp.kind, inp.amount[0]
+    # A dose split between several inputs (nasal + swallowed ...) carries the full amount on each of its
+    # events; what never enters (1 - sum of the inputs' fractions) is lost once, when the dose is given.
+    first = np.ones(starts.size, bool) if inp.dose_start is None else np.asarray(inp.dose_start, bool)
+    group_end = np.append(np.flatnonzero(first)[1:], starts.size)
+    lost_at_dose = np.zeros(starts.size)
+    for g0, g1 in zip(np.flatnonzero(first), group_end):
+        lost_at_dose[g0] = amts[g0] * (1.0 - sum(vec[kinds[e]].sum() for e in range(g0, g1)))
 
     def rhs(t, y, rate_in, lost_in):
         x = y[:n]
@@ -153,16 +160,15 @@ def ode_reference(ps: ParameterSet, regimen: Regimen, params: Mapping[str, float
     out = np.zeros((n + 2, times.size))
     seg_points = [0.0] + [b for b in bps if b > 0]
     for a, b in zip(seg_points, seg_points[1:] + [np.inf]):
-        for e in np.flatnonzero((starts == a) & (durs == 0)):
-            y[:n] += amts[e] * vec[kinds[e]]
-            y[n + 1] += amts[e] * (1.0 - vec[kinds[e]].sum())
+        for e in np.flatnonzero(starts == a):
+            if durs[e] == 0:
+                y[:n] += amts[e] * vec[kinds[e]]
+            y[n + 1] += lost_at_dose[e]
         active = np.flatnonzero((durs > 0) & (starts <= a) & (starts + durs > a))
         rate_in = np.zeros(n)
         lost_in = 0.0
         for e in active:
-            r = amts[e] / durs[e]
-            rate_in += r * vec[kinds[e]]
-            lost_in += r * (1.0 - vec[kinds[e]].sum())
+            rate_in += amts[e] / durs[e] * vec[kinds[e]]
         mask = (times >= a) & (times < b)
         if mask.any():
             t_end = float(times[mask][-1])

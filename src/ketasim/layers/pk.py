@@ -180,6 +180,7 @@ def _inputs(ps: ParameterSet, regimen: Regimen, chain: _Chain, p: Mapping[str, n
     kinds: dict[tuple, int] = {}
     vectors: list[np.ndarray] = []
     starts, durs, kind_of, amounts = [], [], [], []
+    first_of_dose: list[bool] = []
 
     def kind(route: str, j: int, later: bool) -> int:
         key = (route, j, later)
@@ -238,10 +239,11 @@ def _inputs(ps: ParameterSet, regimen: Regimen, chain: _Chain, p: Mapping[str, n
                 durs.append(max(ev.duration, d_in))
                 kind_of.append(kind(ev.route, j, later))
                 amounts.append(amt)
+                first_of_dose.append(j == 0)
     if not starts:
         return Inputs(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros((n, 0)), np.zeros((n, 1, len(states))))
     return Inputs(np.array(starts, float), np.array(durs, float), np.array(kind_of, int),
-                  np.stack(amounts, axis=1), np.stack(vectors, axis=1))
+                  np.stack(amounts, axis=1), np.stack(vectors, axis=1), np.array(first_of_dose, bool))
 
 
 def _output_matrix(ps: ParameterSet, p: Mapping[str, np.ndarray], names: Sequence[str], n: int,
@@ -330,7 +332,7 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
         for j, (row, res_name, mult, _) in enumerate(wanted):
             result[res_name] += mult * y[:, j]
             if row == "__ketamine_amount__":
-                result[res_name] += -mult * inp.cumulative(times)
+                result[res_name] += -mult * inp.delivered(times)
     for arr in result.values():
         # Exact values are >= 0; floating-point cancellation leaves residues of order
         # 1e-16 of the curve's maximum (e.g. -1e-13 ng/mL). Zero them so printed results are clean.
