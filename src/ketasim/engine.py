@@ -276,7 +276,7 @@ def _solve_chunk(A, C, inp: Inputs, times, h, bps, out, integ) -> None:
         _modal(lam[idx], V[idx], Vinv[idx], C[idx], inp.take(idx), times, h, bps, tmp, integ)
         out[idx] = tmp
     for s in np.flatnonzero(~good):
-        _expm_subject(A[s], C[s], inp.take(slice(s, s + 1)), times, bps, out[s], integ)
+        _expm_subject(A[s], C[s], inp.take(slice(s, s + 1)), times, bps, out[s], integ, h)
 
 
 def _modal(lam, V, Vinv, C, inp: Inputs, times, h, bps, res, integ) -> None:
@@ -365,7 +365,7 @@ def _power_table(lam: np.ndarray, h: float, width: int) -> np.ndarray:
     return tab[:, :, :width]
 
 
-def _expm_subject(A, C, inp: Inputs, times, bps, out, integ) -> None:
+def _expm_subject(A, C, inp: Inputs, times, bps, out, integ, h=None) -> None:
     """Exact solution for one subject via exponentials of the augmented matrix.
 
     The augmented state is [x, I, 1] with dx/dt = A x + r and dI/dt = C_int x
@@ -391,8 +391,17 @@ def _expm_subject(A, C, inp: Inputs, times, bps, out, integ) -> None:
         i0, i1 = bounds[k], bounds[k + 1]
         if i1 > i0:
             taus = times[i0:i1] - b
-            P = scipy.linalg.expm(M[None] * taus[:, None, None])            # (pts, m, m)
-            xs = P @ xa                                                       # (pts, m)
+            if h is not None and i1 - i0 > 8:
+                # uniform grid: one exponential for the first point and one for the step,
+                # then repeated products (exact up to a few ulp per step)
+                step = scipy.linalg.expm(M * h)
+                xs = np.empty((i1 - i0, m))
+                xs[0] = scipy.linalg.expm(M * taus[0]) @ xa
+                for i in range(1, i1 - i0):
+                    xs[i] = step @ xs[i - 1]
+            else:
+                P = scipy.linalg.expm(M[None] * taus[:, None, None])        # (pts, m, m)
+                xs = P @ xa                                                   # (pts, m)
             out[~integ, i0:i1] = C[~integ] @ xs[:, :n].T
             out[integ, i0:i1] = xs[:, n:n + ni].T
         if k + 1 < bps.size:
