@@ -184,7 +184,7 @@ class RunResult:
 # ---------------------------------------------------------------------------
 # metrics
 # ---------------------------------------------------------------------------
-def _time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
+def time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
     """Hours above ``thr`` with linear interpolation between grid points (rows = subjects)."""
     a, b = c[:, :-1], c[:, 1:]
     dt = np.diff(t)
@@ -196,7 +196,8 @@ def _time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
     return (frac * dt).sum(axis=1)
 
 
-def _first_occasion_end(dose_times: Sequence[float], end: float) -> float:
+def first_occasion_end(dose_times: Sequence[float], end: float) -> float:
+    """End of the first dosing occasion: the first dose followed by a gap >= OCCASION_GAP_H (else ``end``)."""
     ts = sorted(dose_times)
     for prev, nxt in zip(ts, ts[1:]):
         if nxt - prev >= OCCASION_GAP_H:
@@ -221,7 +222,7 @@ def _subject_metrics(t: np.ndarray, ck: np.ndarray, cnk: np.ndarray | None, t0: 
         "Cavg_ketamine": auc / period,
     }
     for thr in THRESHOLDS:
-        out[f"h_per_week_above_{thr.value:g}"] = _time_above(ck, t, thr.value) / weeks
+        out[f"h_per_week_above_{thr.value:g}"] = time_above(ck, t, thr.value) / weeks
     return out
 
 
@@ -408,7 +409,7 @@ def _simulate_scenario(sc: Scenario, *, parameters, chunk_size: int, progress) -
         here = list(per_arm_vars[i])
         dose_times = [e.time for e in reg.events]
         t0 = min(dose_times) if dose_times else 0.0
-        t_first_end = _first_occasion_end(dose_times, float(t[-1]))
+        t_first_end = first_occasion_end(dose_times, float(t[-1]))
         full = {o: np.empty((n, nt), np.float32) for o in here}
         sets_here: list[str] = []
         for sl in chunks:

@@ -27,7 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..flagship import METRICS, OCCASION_GAP_H, THRESHOLDS
+from ..flagship import METRICS, THRESHOLDS
+from ..runner import first_occasion_end as _first_occasion_end
+from ..runner import time_above as _time_above
 from ..population import Population
 from ..simulate import simulate
 from . import _scenario as S
@@ -38,26 +40,6 @@ __all__ = ["chunk_summaries", "metric_units", "run_chunk", "pack_population", "u
 
 #: Columns that identify a row (and the covariates carried along).
 KEY_COLUMNS = ("arm", "subject", "weight", "age", "sex", "parameter_set")
-
-
-def _time_above(c: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
-    """Hours above ``thr`` with linear interpolation between grid points (rows = subjects)."""
-    a, b = c[:, :-1], c[:, 1:]
-    dt = np.diff(t)
-    ua, ub = a > thr, b > thr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(ua & ub, 1.0,
-                        np.where(ua & ~ub, (a - thr) / (a - b),
-                                 np.where(~ua & ub, (b - thr) / (b - a), 0.0)))
-    return (frac * dt).sum(axis=1)
-
-
-def _first_occasion_end(dose_times: Sequence[float], end: float) -> float:
-    ts = sorted(dose_times)
-    for prev, nxt in zip(ts, ts[1:]):
-        if nxt - prev >= OCCASION_GAP_H:
-            return nxt
-    return end
 
 
 def subject_metrics(t: np.ndarray, series: dict[str, np.ndarray], units: dict[str, str],
