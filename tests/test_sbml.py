@@ -55,11 +55,7 @@ def test_sbml_matches_ketasim(set_id, route):
     xml = to_sbml(ps, text, subj)
     # output times avoid the dose times (an SBML event at an output time is reported either side)
     times = np.concatenate([[0.0], np.arange(1, 241) * 0.05 + 0.00137])
-    names = [n for n in pk_variables(ps)]
-    if len(ps.routes[route]["inputs"]) > 1:
-        # ketasim's A_eliminated counts the whole dose once per route input (see the report of issue 10);
-        # the SBML export counts the part of each dose that enters no compartment once.
-        names.remove("A_eliminated")
+    names = [n for n in pk_variables(ps)]  # A_eliminated included: each dose counted once on every route
     ds = ks.simulate(text, subj, times, parameters=ps, outputs=names)
     res = _run_roadrunner(xml, names, times)
     worst = 0.0
