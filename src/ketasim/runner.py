@@ -532,6 +532,47 @@ def _population_text(sc: Scenario) -> str:
             + "; the same subjects in every arm")
 
 
+#: Acute-safety columns kept per arm: column of acute_safety.arm_safety_table -> (unit, meaning)
+SAFETY_COLUMNS = {
+    "doses_first_day": ("doses", "doses in the first 24 h of the regimen (what the safety table covers)"),
+    "peak_dSBP_median": ("mmHg", "peak systolic blood-pressure rise, median over subjects"),
+    "peak_dSBP_p05": ("mmHg", "peak systolic blood-pressure rise, 5th percentile"),
+    "peak_dSBP_p95": ("mmHg", "peak systolic blood-pressure rise, 95th percentile"),
+    "share_dSBP_ge_40": ("fraction", "share of subjects with a systolic rise >= 40 mmHg"),
+    "share_dSBP_ge_40_low": ("fraction", "95% interval (Wilson), low end, of that share"),
+    "share_dSBP_ge_40_high": ("fraction", "95% interval (Wilson), high end, of that share"),
+    "min_MOAAS_median": ("MOAA/S", "deepest sedation (lowest MOAA/S-like score, 5 = alert), median"),
+    "share_sedated": ("fraction", "share of subjects sedated (MOAA/S-like score < 4.5)"),
+    "peak_dissociation_median": ("% of max", "peak dissociation, median"),
+    "window_h_median": ("h", "label monitoring window after the last dose of the first day, median"),
+    "window_h_p05": ("h", "label monitoring window, 5th percentile"),
+    "window_h_p95": ("h", "label monitoring window, 95th percentile"),
+    "share_window_over_min": ("fraction", "share of subjects needing longer than the label's 2-h minimum"),
+}
+
+
+def _with_safety(ds: xr.Dataset, sc: Scenario) -> xr.Dataset:
+    """Add the acute-safety table of the first day of each arm (``safety_*`` variables over ``arm``).
+
+    Human populations only (the safety layer is calibrated on human data). The same subjects as
+    the run, with the safety layer's own between-subject variability drawn from a separate,
+    seeded stream, so the run's other numbers do not change.
+    """
+    from .acute_safety import arm_safety_table, with_safety_variability
+
+    pop = sample_scenario_population(sc)
+    if pop.species != "human":
+        return ds
+    pop = with_safety_variability(pop, np.random.default_rng([int(sc.population.seed), 9]))
+    regs = {arm.name: arm.to_regimen() for arm in sc.arms}
+    table = arm_safety_table(regs, pop, parameters=sc.population.parameters)
+    out = ds.copy()
+    for col, (unit, meaning) in SAFETY_COLUMNS.items():
+        out[f"safety_{col}"] = xr.DataArray(table.loc[[str(a) for a in ds["arm"].values], col].to_numpy(float),
+                                            dims=("arm",), attrs={"units": unit, "long_name": meaning})
+    return out
+
+
 def _summary_frame(ds: xr.Dataset) -> pd.DataFrame:
     rows = []
     metric_names = [v for v in ds.data_vars if ds[v].dims == ("arm", "subject")]
@@ -617,6 +658,7 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
             ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=bar)
     else:
         ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
+    ds = _with_safety(ds, scenario)
     summary = _summary_frame(ds)
     save_results(ds, summary, out)
     result = RunResult(ds, summary, out)
