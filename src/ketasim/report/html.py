@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -44,20 +43,10 @@ def _not_yet(layers: str) -> str:
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
     """Write via ``write(tmp_path)`` to a temporary file next to ``path``, then ``os.replace`` it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # as an ordinary new file, not mkstemp's 0600
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from ..output import atomic_path
+
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def read_results(out_dir: str | os.PathLike) -> tuple[xr.Dataset, pd.DataFrame]:
