@@ -57,7 +57,7 @@ from .scenario import Scenario
 from .simulate import simulate
 
 __all__ = ["Threshold", "THRESHOLDS", "OUTPUTS", "QUANTILES", "METRICS", "ANCHORS", "OCCASION_GAP_H", "N_SERIES",
-           "RunResult", "run_scenario", "sample_scenario_population", "save_results", "print_summary",
+           "RunResult", "run_scenario", "simulate_scenario", "sample_scenario_population", "save_results", "print_summary",
            "RESULTS_FILE", "SUMMARY_FILE"]
 
 RESULTS_FILE = "flagship.nc"
@@ -634,8 +634,11 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
         One parameter set for every arm, over the scenario's own choice.
     chunk_size : int
         Subjects simulated at once (bounds memory; results do not depend on it).
-    progress : bool
-        Show a progress bar (rich, on stderr).
+    progress : bool or progress object
+        Show a progress bar (rich, on stderr); or an object with the ``add_task``,
+        ``update`` and ``advance`` methods of :class:`rich.progress.Progress` that is
+        told of every chunk (the web server's run records use this; an exception it
+        raises stops the run).
     report : bool
         Also write figures and the report(s).
     formats : sequence of {"html", "pdf"}, optional
@@ -648,7 +651,9 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
         raise InputError(f"chunk_size must be a whole number >= 1; got {chunk_size!r}.")
     out = Path(out_dir)
     _require_h5py()  # fail before computing, not after
-    if progress:
+    if progress is not True and progress:
+        ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=progress)
+    elif progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -668,6 +673,20 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
         write_reports(result, out, formats=tuple(formats) if formats is not None else scenario.report.formats,
                       figures=scenario.report.figures)
     return replace(result, elapsed_s=_time.perf_counter() - t_start)
+
+
+def simulate_scenario(scenario: Scenario, *, parameters: str | ParameterSet | None = None,
+                      chunk_size: int = 250) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Simulate a scenario in memory, writing nothing: the results Dataset and its summary table.
+
+    The same numbers as :func:`run_scenario` (same Dataset, acute-safety table included,
+    same ``summary.csv`` rows); used where files are not wanted, e.g. the web API.
+    """
+    if not isinstance(scenario, Scenario):
+        raise InputError(f"scenario must be a ketasim.scenario.Scenario; got {type(scenario).__name__}.")
+    ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
+    ds = _with_safety(ds, scenario)
+    return ds, _summary_frame(ds)
 
 
 from .terminal import print_summary  # noqa: E402  (re-exported: the public name lives here)
