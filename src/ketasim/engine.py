@@ -116,6 +116,55 @@ class Inputs:
         waiting = self.amount * entering * (self.duration > 0)[None, :]
         return given @ started - waiting @ (started * (1.0 - prog))
 
+    def after(self, t0: float) -> "Inputs":
+        """The part of the inputs that enters after time ``t0`` (for resuming from the state at ``t0``).
+
+        The state to resume from is the left limit at ``t0`` (see
+        :meth:`before`): impulses before ``t0`` are dropped, those at ``t0`` kept;
+        a zero-order input running across ``t0`` keeps its remaining part, pro
+        rata, from ``t0`` to its end.
+        By superposition, solving these inputs from the state at ``t0`` gives
+        exactly the solution of the whole inputs.
+        """
+        t0 = float(t0)
+        end = self.start + self.duration
+        zero = self.duration > 0
+        keep = np.where(zero, end > t0, self.start >= t0)
+        start = np.where(zero, np.maximum(self.start, t0), self.start)[keep]
+        dur = np.where(zero, end - np.maximum(self.start, t0), 0.0)[keep]
+        frac = np.ones(int(keep.sum()))
+        zk = zero[keep]
+        frac[zk] = dur[zk] / self.duration[keep][zk]
+        ds = None if self.dose_start is None else np.asarray(self.dose_start, bool)[keep] & (self.start[keep] >= t0)
+        return Inputs(start, dur, self.kind[keep], self.amount[:, keep] * frac[None, :], self.vectors, ds)
+
+    def before(self, t: float) -> "Inputs":
+        """The inputs that start before ``t``: solved at ``t`` they give the left limit ``x(t-)``,
+        the state just before any dose given at ``t``."""
+        keep = self.start < float(t)
+        ds = None if self.dose_start is None else np.asarray(self.dose_start, bool)[keep]
+        return Inputs(self.start[keep], self.duration[keep], self.kind[keep], self.amount[:, keep], self.vectors, ds)
+
+    def with_initial_state(self, t0: float, x0: np.ndarray) -> "Inputs":
+        """These inputs plus an impulse at ``t0`` that puts each subject's state ``x0`` (N, n) in place.
+
+        Solving from a zero state with this impulse is solving from state
+        ``x0`` at ``t0`` (linearity); the impulse is not a dose (``delivered``
+        does not count it). Every input must start at or after ``t0``.
+        """
+        x0 = np.asarray(x0, float)
+        N, R, n = self.vectors.shape
+        if x0.shape != (self.amount.shape[0], n):
+            raise ValueError(f"initial state must have shape ({self.amount.shape[0]}, {n}); got {x0.shape}")
+        if self.start.size and self.start.min() < t0:
+            raise ValueError(f"inputs start at {self.start.min():g} h, before the initial state's time {t0:g} h")
+        vec = np.concatenate([np.broadcast_to(self.vectors, (x0.shape[0], R, n)), x0[:, None, :]], axis=1)
+        first = np.ones(self.start.size, bool) if self.dose_start is None else np.asarray(self.dose_start, bool)
+        return Inputs(np.concatenate([[float(t0)], self.start]), np.concatenate([[0.0], self.duration]),
+                      np.concatenate([[R], self.kind]).astype(int),
+                      np.concatenate([np.ones((x0.shape[0], 1)), self.amount], axis=1), vec,
+                      np.concatenate([[False], first]))
+
     def cumulative(self, times: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Amount put in by time ``t`` (N, T), exactly (infusions pro rata).
 
@@ -152,6 +201,10 @@ def solve_linear(A: np.ndarray, C: np.ndarray, inputs: Inputs, times: np.ndarray
                  *, chunk: int | None = None, out: np.ndarray | None = None,
                  threads: int | None = None, integral: np.ndarray | None = None) -> np.ndarray:
     """Exact outputs ``y = C x`` of ``dx/dt = A x + u`` from a zero initial state.
+
+    To start from a given state ``x0`` at time ``t0`` instead (resuming a
+    simulation), pass ``inputs.after(t0).with_initial_state(t0, x0)``: the
+    state enters as an impulse at ``t0``, which by linearity is exact.
 
     Parameters
     ----------
