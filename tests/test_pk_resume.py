@@ -125,3 +125,19 @@ def test_resume_rejects_mismatched_state():
     with pytest.raises(InputError, match="parameter set 'rat_ketamine_pk'"):
         run_pk(reg, _cov(get_parameter_set("kamp_2020_racemic_meta")), None, np.array([2.0]),
                get_parameter_set("kamp_2020_racemic_meta"), ["C_plasma_ketamine"], start=st)
+
+
+def test_one_regimen_per_subject_equals_separate_simulations():
+    ps = get_parameter_set("kamp_2020_racemic_meta")
+    cov = _cov(ps)
+    regs = [Regimen((Bolus(0.2, 20.0, "iv"), Infusion(1.0, 30.0, 0.5, "iv"))),
+            Regimen((Bolus(0.5, 50.0, "intranasal", "esketamine"),))]
+    times = np.linspace(0, 6, 73)
+    outs = ["C_plasma_S_ketamine", "C_effect_R_ketamine", "AUC_plasma_norketamine", "A_eliminated"]
+    both = run_pk(regs, cov, None, times, ps, outs)
+    for i, r in enumerate(regs):
+        one = run_pk(r, {k: v[i:i + 1] for k, v in cov.items()}, None, times, ps, outs)
+        for o in outs:
+            kt.assert_close_relative(both[o][i], one[o][0], 1e-12, f"subject {i} {o}")
+    with pytest.raises(InputError, match="one Regimen per subject"):
+        run_pk(regs[:1], cov, None, times, ps, outs)

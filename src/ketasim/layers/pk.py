@@ -301,6 +301,41 @@ class PKState:
     ix: Mapping[str, np.ndarray]
 
 
+def _per_subject(regimen, n: int) -> tuple[Regimen, list[Regimen] | None]:
+    """(union regimen, per-subject regimens or None) from a Regimen or a sequence of N Regimens."""
+    if isinstance(regimen, Regimen):
+        return regimen, None
+    regs = list(regimen)
+    if len(regs) != n or not all(isinstance(r, Regimen) for r in regs):
+        raise InputError(f"regimen must be a Regimen or a list of one Regimen per subject ({n}); "
+                         f"got {len(regs)} items.")
+    return Regimen(tuple(e for r in regs for e in r.events)), regs
+
+
+def _inputs_for(ps: ParameterSet, regimen: Regimen, regs: list[Regimen] | None, chain: _Chain,
+                p: Mapping[str, np.ndarray], weights: np.ndarray, n: int, states: Sequence[str]) -> Inputs:
+    """Inputs of one shared regimen, or of one regimen per subject (events of the others get amount 0)."""
+    if regs is None:
+        return _inputs(ps, regimen, chain, p, weights, n, states)
+    parts = [_inputs(ps, r, chain, {k: v[i:i + 1] for k, v in p.items()}, weights[i:i + 1], 1, states)
+             for i, r in enumerate(regs)]
+    ns = len(states)
+    R = [pt.vectors.shape[1] for pt in parts]
+    E = [pt.start.size for pt in parts]
+    vec = np.zeros((n, sum(R), ns))
+    amt = np.zeros((n, sum(E)))
+    r0 = e0 = 0
+    for i, pt in enumerate(parts):
+        vec[i, r0:r0 + R[i]] = pt.vectors[0]
+        amt[i, e0:e0 + E[i]] = pt.amount[0]
+        r0, e0 = r0 + R[i], e0 + E[i]
+    offs = np.cumsum([0] + R[:-1])
+    ds = [pt.dose_start if pt.dose_start is not None else np.ones(pt.start.size, bool) for pt in parts]
+    return Inputs(np.concatenate([pt.start for pt in parts]), np.concatenate([pt.duration for pt in parts]),
+                  np.concatenate([pt.kind + o for pt, o in zip(parts, offs)]).astype(int), amt, vec,
+                  np.concatenate(ds).astype(bool))
+
+
 def _resume_states(ps: ParameterSet, regimen: Regimen, start: PKState | None) -> list[str]:
     states = _states(ps, regimen.routes)
     if start is None:
@@ -335,17 +370,17 @@ def _check_start(start: PKState, ps: ParameterSet, n: int, times: np.ndarray) ->
 
 def _same_chains(ps: ParameterSet, regimen: Regimen) -> bool:
     # A non-stereoselective set given only racemic drug: S and R are identical; solve once.
-    return "racemic" in ps.enantiomers and set(regimen.drugs) == {"racemic"}
+    return "racemic" in ps.enantiomers and set(regimen.drugs) <= {"racemic"}
 
 
-def pk_state(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarray | None, time: float,
+def pk_state(regimen: Regimen | Sequence[Regimen], covariates: Mapping[str, np.ndarray], eta: np.ndarray | None, time: float,
              ps: ParameterSet, *, start: PKState | None = None) -> PKState:
     """The exact PK state at ``time`` under ``regimen``, optionally continued from ``start``.
 
     Parameters
     ----------
-    regimen : Regimen
-        All doses, past and future. With ``start``, events before ``start.time``
+    regimen : Regimen or list of Regimen
+        All doses, past and future (one regimen, or one per subject). With ``start``, events before ``start.time``
         are already in the state and only what enters after it is added (an
         infusion running across ``start.time`` contributes its remaining part).
     covariates, eta, ps
@@ -364,6 +399,7 @@ def pk_state(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.nda
     """
     n = len(np.asarray(covariates["weight"]))
     t = np.array([float(time)])
+    regimen, regs = _per_subject(regimen, n)
     if start is not None:
         _check_start(start, ps, n, t)
     _check_routes(ps, regimen)
@@ -386,7 +422,7 @@ def pk_state(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.nda
         ch = chain.enantiomer
         A = _rate_matrix(ps, p, n, chain.scale_elimination, states)
         if chain.share:
-            inp = _inputs(ps, regimen, chain, p, weights, n, states)
+            inp = _inputs_for(ps, regimen, regs, chain, p, weights, n, states)
         else:   # a chain no dose of the regimen feeds: only its start state
             inp = Inputs(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros((n, 0)), np.zeros((n, 1, ns)))
         ix0 = np.zeros((n, ns))
@@ -402,19 +438,21 @@ def pk_state(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.nda
         y = solve_linear(A, C, inp, t, integral=np.r_[np.zeros(ns, bool), np.ones(ns, bool)])[:, :, 0]
         x[ch] = y[:, :ns]
         ix[ch] = ix0 + y[:, ns:]
-    if same:
+    if same and "S" in x:
         x["R"], ix["R"] = x["S"], ix["S"]
     return PKState(float(time), ps.id, tuple(states), x, ix)
 
 
-def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarray | None,
+def run_pk(regimen: Regimen | Sequence[Regimen], covariates: Mapping[str, np.ndarray], eta: np.ndarray | None,
            times: np.ndarray, ps: ParameterSet, outputs: Sequence[str], *,
            start: PKState | None = None) -> dict[str, np.ndarray]:
     """Simulate the PK outputs ``outputs`` for N subjects; returns name -> array (N, T).
 
     Parameters
     ----------
-    regimen : Regimen
+    regimen : Regimen or list of Regimen
+        One regimen for all subjects, or one per subject (e.g. doses each
+        subject chose in a self-administration experiment).
     covariates : mapping name -> array (N,)
     eta : ndarray (N, len(ETA_ROLES)) or None for typical values
     times : ndarray (T,), h
@@ -436,8 +474,9 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
                     f"{', '.join(ps.analytes)}. Choose a set with that analyte or drop the output."
                 )
             raise unknown("outputs", o, sorted(avail))
-    _check_routes(ps, regimen)
     n = len(np.asarray(covariates["weight"]))
+    regimen, regs = _per_subject(regimen, n)
+    _check_routes(ps, regimen)
     weights = np.asarray(covariates["weight"], float)
     T = len(times)
     result = {o: np.zeros((n, T)) for o in outputs}
@@ -476,7 +515,7 @@ def run_pk(regimen: Regimen, covariates: Mapping[str, np.ndarray], eta: np.ndarr
         states = _resume_states(ps, regimen, start)
         A = _rate_matrix(ps, p, n, chain.scale_elimination, states)
         if chain.share:
-            full = _inputs(ps, regimen, chain, p, weights, n, states)
+            full = _inputs_for(ps, regimen, regs, chain, p, weights, n, states)
         else:   # a chain no dose of the regimen feeds: only its start state
             full = Inputs(np.zeros(0), np.zeros(0), np.zeros(0, int), np.zeros((n, 0)), np.zeros((n, 1, len(states))))
         inp = full
