@@ -13,8 +13,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError
-from .layers.circuit import (CIRCUIT_OUTPUTS, POPULATIONS, get_model, grid_tables, interp_tables, resolve_circuit,
-                             run_circuit)
+from .layers.circuit import (CIRCUIT_OUTPUTS, POPULATIONS, get_model, grid_tables, interp_tables, quasi_steady,
+                             quasi_steady_batch, resolve_circuit, run_circuit)
 from .layers.dopamine import DA_OUTPUTS, run_dopamine
 from .layers.receptors import RECEPTOR_INPUTS, RECEPTOR_OUTPUTS, run_receptors
 
@@ -81,7 +81,8 @@ def _threads() -> int:
 
 
 def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
-           fused: bool = True, threads: int | None = None) -> dict[str, np.ndarray]:
+           fused: bool = True, threads: int | None = None,
+           factors: Mapping[str, object] | None = None) -> dict[str, np.ndarray]:
     """Run the layers ``wanted`` needs on PK arrays ``pk``; returns every computed variable.
 
     ``fused=False`` runs the circuit and dopamine layers one after the other on the
@@ -89,6 +90,10 @@ def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
     chain's tabulated outputs directly. 2-D inputs (subjects x times) of 64 subjects or
     more are split over ``threads`` (default ``KETASIM_THREADS`` or the CPUs, at most 4)
     like the PK engine; every operation is elementwise, so results do not depend on it.
+
+    ``factors`` scales named receptor, circuit and dopamine parameters, one factor for
+    all or one per subject (row): ``{"Ki_NMDA": 1.5, "gain": array}``; names and rules in
+    :mod:`ketasim.pd_parameters`. Without it the default tables are used unchanged.
     """
     rec, circ, da = _closure(wanted, circuit)
     if not rec:
@@ -96,6 +101,9 @@ def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
     missing = [v for v in RECEPTOR_INPUTS[:2] if v not in pk]
     if missing:
         raise InputError(f"the receptor layer needs {', '.join(missing)} from the PK layer.")
+    if factors:
+        arrays = {k: np.asarray(v, float) for k, v in pk.items() if k in RECEPTOR_INPUTS}
+        return _run_factored(arrays, rec, circ, da, circuit, factors)
     model = get_model(circuit) if circ else None
     arrays = {k: np.asarray(v, float) for k, v in pk.items() if k in RECEPTOR_INPUTS}
     first = arrays[RECEPTOR_INPUTS[0]]
@@ -134,4 +142,32 @@ def _run_block(pk, wanted, rec, circ, da, model, fused, dest=None) -> dict[str, 
     if da:
         j = POPULATIONS.index("VTA_DA")
         out.update(run_dopamine(out, tuple(da), rate0=model.r0[j], burst0=min(1.0, model.b0)))
+    return out
+
+
+def _run_factored(pk, rec, circ, da, circuit, factors) -> dict[str, np.ndarray]:
+    """The chain with scale factors on its parameters (unfused: rates, then dopamine per subject)."""
+    from .pd_parameters import check_factors, circuit_factors, scaled_dopamine_parameters, scaled_receptor_parameters
+
+    first = pk[RECEPTOR_INPUTS[0]]
+    f = check_factors(factors, circuit, first.shape[0] if first.ndim == 2 else None)
+    out = dict(run_receptors(pk, tuple(rec), parameters=scaled_receptor_parameters(f)))
+    if not circ:
+        return out
+    model = get_model(circuit)
+    cf = circuit_factors(f)
+    pops = [o[5:] for o in circ if o.startswith("rate_")]
+    want_burst = "burst_fraction_VTA_DA" in circ
+    if cf:
+        out.update(quasi_steady_batch(model, cf, out["occupancy_NMDA"], pops, want_burst))
+    else:
+        sop = out["occupancy_mu"] + out["occupancy_kappa"] if model.uses_opioid else None
+        out.update(quasi_steady(model, out["occupancy_NMDA"], sop, pops, want_burst))
+    if da:
+        j = POPULATIONS.index("VTA_DA")
+        b0 = model.b0
+        if "b0" in f:
+            b0 = b0 * f["b0"] / (1.0 - b0 + b0 * f["b0"])
+        out.update(run_dopamine(out, tuple(da), rate0=model.r0[j], burst0=np.minimum(1.0, b0),
+                                parameters=scaled_dopamine_parameters(f)))
     return out

@@ -40,7 +40,7 @@ from ..errors import InputError, unknown
 
 __all__ = ["POPULATIONS", "VARIANTS", "CIRCUIT_OUTPUTS", "CircuitModel", "resolve_circuit", "get_model",
            "fixed_point_map", "grid_tables", "interp_tables", "quasi_steady", "integrate_dynamic", "run_circuit",
-           "check_occupancy",
+           "check_occupancy", "batch_arrays", "fixed_point_map_batch", "quasi_steady_batch",
            "circuit_parameters", "load_calibration", "DEFAULT_CIRCUIT", "MODES"]
 
 POPULATIONS = ("TRN", "relay", "PFC_pyr", "PFC_PV", "VTA_GABA", "VTA_DA")
@@ -422,6 +422,131 @@ def integrate_dynamic(m: CircuitModel, t_s, occ, sop=None, *, dt_s: float = 5e-4
         out[:, n] = x
     rates = out * np.array(m.r0)
     return rates, _burst(m, out[..., POPULATIONS.index("VTA_DA")], occ)
+
+
+# -- per-subject parameters (scale factors, :mod:`ketasim.pd_parameters`) -------------------
+
+_N_BATCH = 401    # occupancy grid points of a per-subject fixed-point map (linear interpolation between)
+
+
+def _vec(f, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(f, float).ravel(), (n,))
+
+
+def batch_arrays(m: CircuitModel, factors: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Per-subject arrays of the rate equations of ``m`` with scale factors applied.
+
+    ``factors`` maps ``gain``, ``max_multiple``, ``b0`` (odds scaled), ``strength_<variant>``
+    and ``w_<to>_<from>`` to a scalar or ``n`` values. With all factors 1 the arrays equal
+    ``m``'s. Returns W, F (n, 6, 6), f_ext, b (n, 6), gain, M, b0, burst_nmda (n,).
+    """
+    if m.uses_opioid:
+        raise InputError("circuit parameters cannot be varied per subject with the opioid variant (its quasi-steady "
+                         "map is two-dimensional); vary receptor or dopamine parameters, or choose a circuit without "
+                         f"'opioid' (now {'+'.join(m.variants)}).")
+    p = circuit_parameters()
+    idx = {q: i for i, q in enumerate(POPULATIONS)}
+    W0 = np.array(m.W)
+    W = np.broadcast_to(W0, (n, *W0.shape)).copy()
+    for i, to in enumerate(POPULATIONS):
+        for j, frm in enumerate(POPULATIONS):
+            f = factors.get(f"w_{to}_{frm}")
+            if f is not None:
+                W[:, i, j] *= _vec(f, n)
+    F = np.zeros_like(W)
+    fext = np.zeros((n, len(POPULATIONS)))
+    burst = np.zeros(n)
+    for v, s0 in m.strengths:
+        s = s0 * _vec(factors.get(f"strength_{v}", 1.0), n)
+        spec = p["variants"][v]
+        for q, f in (spec.get("nmda") or {}).items():
+            i = idx[q]
+            exc = W0[i] > 0
+            F[:, i, exc] += (s * float(f))[:, None]
+            fext[:, i] += s * float(f)
+        burst += s * float(spec.get("burst_nmda", 0.0))
+    M = m.max_multiple * _vec(factors.get("max_multiple", 1.0), n)
+    if np.any(M <= 1.0):
+        raise InputError(f"max_multiple must stay > 1 (it is {m.max_multiple:g} times the factor); got "
+                         f"{float(M.min()):g}. Use a factor above {1.0 / m.max_multiple:g}.")
+    fb = _vec(factors.get("b0", 1.0), n)
+    return {"W": W, "F": np.minimum(F, 1.0), "f_ext": np.minimum(fext, 1.0), "b": 1.0 - W.sum(axis=2),
+            "gain": m.gain * _vec(factors.get("gain", 1.0), n), "M": M,
+            "b0": m.b0 * fb / (1.0 - m.b0 + m.b0 * fb), "burst_nmda": np.minimum(burst, 1.0)}
+
+
+def _newton_batch(A, x, occ, tol=1e-11, maxit=100):
+    W, F, fext, b = A["W"], A["F"], A["f_ext"], A["b"]
+    M = A["M"][:, None]
+    k = A["gain"][:, None] * M / (M - 1.0)
+    eye = np.eye(len(POPULATIONS))
+    for _ in range(maxit):
+        Weff = W * (1.0 - F * occ)
+        I = b * (1.0 - fext * occ) + np.einsum("nij,nj->ni", Weff, x)
+        z = np.exp(np.clip(-k * (I - 1.0), -700, 700))
+        y = M / (1.0 + (M - 1.0) * z)
+        G = y - x
+        if np.max(np.abs(G)) < tol:
+            return x
+        J = (y * (1.0 - y / M) * k)[:, :, None] * Weff - eye
+        dx = np.linalg.solve(J, -G[..., None])[..., 0]
+        step = np.clip(np.max(np.abs(dx), axis=-1, keepdims=True), 0.5, None) / 0.5
+        x = np.maximum(x + dx / step, 0.0)
+    raise RuntimeError(f"circuit fixed point did not converge for per-subject parameters; max residual "
+                       f"{np.max(np.abs(G)):.3g}. Narrow the range of the circuit factors.")
+
+
+def fixed_point_map_batch(A: Mapping[str, np.ndarray], n_grid: int = _N_BATCH):
+    """Quasi-steady maps of many parameter sets at once (Newton continuation in occupancy, batched).
+
+    ``A`` from :func:`batch_arrays`. Returns ``(occ_grid (G,), X (n, G, 6) normalised rates, burst (n, G))``.
+    """
+    n = A["W"].shape[0]
+    occ = np.linspace(0.0, 1.0, int(n_grid))
+    X = np.empty((n, occ.size, len(POPULATIONS)))
+    x = np.ones((n, len(POPULATIONS)))           # the baseline fixed point at zero occupancy, for every set
+    X[:, 0] = x
+    for i in range(1, occ.size):
+        x = _newton_batch(A, x, occ[i])
+        X[:, i] = x
+    j = POPULATIONS.index("VTA_DA")
+    B = np.minimum(1.0, A["b0"][:, None] * X[:, :, j]) * (1.0 - A["burst_nmda"][:, None] * occ)
+    return occ, X, B
+
+
+def quasi_steady_batch(m: CircuitModel, factors: Mapping[str, np.ndarray], occ,
+                       populations: Iterable[str] = POPULATIONS, burst: bool = True) -> dict[str, np.ndarray]:
+    """Quasi-steady rates (Hz) and burst fraction with per-subject circuit ``factors``.
+
+    ``occ`` (subjects x times, or (times,) for one subject); each subject's fixed-point map
+    is computed on its own (batched Newton continuation on 401 occupancies) and linearly
+    interpolated. With every factor 1 this is :func:`quasi_steady` to the grids' resolution.
+    """
+    occ = check_occupancy(occ)
+    shape = occ.shape
+    o2 = occ.reshape(1, -1) if occ.ndim < 2 else occ
+    n = o2.shape[0]
+    sizes = {np.asarray(f).size for f in factors.values()} - {1}
+    if sizes - {n}:
+        raise InputError(f"circuit factors must be scalars or one value per subject ({n}); got sizes {sorted(sizes)}.")
+    grid, X, B = fixed_point_map_batch(batch_arrays(m, factors, n))
+    g = grid.size
+    fi = o2 * (g - 1)
+    i = np.minimum(fi.astype(np.intp), g - 2)
+    a = fi - i
+    out = {}
+
+    def look(Z):
+        lo = np.take_along_axis(Z, i, axis=1)
+        hi = np.take_along_axis(Z, i + 1, axis=1)
+        return (lo + a * (hi - lo)).reshape(shape)
+
+    for q in populations:
+        j = POPULATIONS.index(q)
+        out[f"rate_{q}"] = m.r0[j] * look(np.ascontiguousarray(X[:, :, j]))
+    if burst:
+        out["burst_fraction_VTA_DA"] = look(B)
+    return out
 
 
 def run_circuit(inputs: Mapping[str, np.ndarray], circuit=None, outputs: Sequence[str] = tuple(CIRCUIT_OUTPUTS),

@@ -46,9 +46,9 @@ def dopamine_parameters() -> dict:
             "k_pet": float(raw["pet"]["k_pet"]["value"]), "raw": raw}
 
 
-def uptake(da, region: str):
+def uptake(da, region: str, parameters: Mapping | None = None):
     """Total clearance flux (nM/s) at concentration ``da`` (nM): DAT/NET Michaelis-Menten + first order."""
-    p = dopamine_parameters()["regions"][region]
+    p = (parameters or dopamine_parameters())["regions"][region]
     da = np.asarray(da, float)
     return p["Vmax_nM_per_s"] * da / (p["Km_nM"] + da) + p["k_nonDAT_per_s"] * da
 
@@ -57,17 +57,18 @@ def _drive(rate, burst, kappa):
     return np.asarray(rate, float) * (1.0 + (kappa - 1.0) * np.asarray(burst, float))
 
 
-def release_rate(rate, burst, region: str, *, rate0: float = 4.0, burst0: float = 0.2, kappa: float | None = None):
+def release_rate(rate, burst, region: str, *, rate0: float = 4.0, burst0: float = 0.2, kappa: float | None = None,
+                 parameters: Mapping | None = None):
     """Release flux (nM/s) for VTA DA ``rate`` (Hz) and ``burst`` fraction; baseline (rate0, burst0)."""
-    p = dopamine_parameters()
+    p = parameters or dopamine_parameters()
     kappa = p["kappa_burst"] if kappa is None else kappa
-    q = uptake(p["regions"][region]["basal_nM"], region) / _drive(rate0, burst0, kappa)
+    q = uptake(p["regions"][region]["basal_nM"], region, p) / _drive(rate0, burst0, kappa)
     return q * _drive(rate, burst, kappa)
 
 
-def steady_da(R, region: str):
+def steady_da(R, region: str, parameters: Mapping | None = None):
     """Steady-state DA (nM) for release flux ``R`` (nM/s): release = uptake."""
-    p = dopamine_parameters()["regions"][region]
+    p = (parameters or dopamine_parameters())["regions"][region]
     k, Km, V = p["k_nonDAT_per_s"], p["Km_nM"], p["Vmax_nM_per_s"]
     R = np.asarray(R, float)
     bq = k * Km + V - R
@@ -101,20 +102,27 @@ def integrate_da(t_s, R, region: str, da0=None, dt_s: float = 1e-3):
 
 
 def run_dopamine(inputs: Mapping[str, np.ndarray], outputs: Sequence[str] = tuple(DA_OUTPUTS), *,
-                 rate0: float = 4.0, burst0: float = 0.2, kappa: float | None = None) -> dict[str, np.ndarray]:
-    """Quasi-steady DA outputs from ``rate_VTA_DA`` and ``burst_fraction_VTA_DA``."""
+                 rate0: float = 4.0, burst0: float = 0.2, kappa: float | None = None,
+                 parameters: Mapping | None = None) -> dict[str, np.ndarray]:
+    """Quasi-steady DA outputs from ``rate_VTA_DA`` and ``burst_fraction_VTA_DA``.
+
+    ``parameters`` replaces :func:`dopamine_parameters` (same keys); its values, and
+    ``burst0``, may be arrays of shape (subjects, 1), one per subject
+    (:mod:`ketasim.pd_parameters`).
+    """
     rate = np.asarray(inputs["rate_VTA_DA"], float)
     burst = np.asarray(inputs["burst_fraction_VTA_DA"], float)
     if np.any(rate < 0) or np.any(~np.isfinite(rate)):
         raise InputError("rate_VTA_DA must be finite and >= 0 Hz; check the circuit layer's output.")
     if np.any(burst < -1e-12) or np.any(burst > 1 + 1e-12):
         raise InputError("burst_fraction_VTA_DA must be in [0, 1]; check the circuit layer's output.")
-    p = dopamine_parameters()
+    p = parameters or dopamine_parameters()
     out = {}
     for region in REGIONS:
         if f"DA_{region}" not in outputs and f"DA_{region}_pct" not in outputs:
             continue
-        da = steady_da(release_rate(rate, burst, region, rate0=rate0, burst0=burst0, kappa=kappa), region)
+        da = steady_da(release_rate(rate, burst, region, rate0=rate0, burst0=burst0, kappa=kappa, parameters=p),
+                       region, p)
         if f"DA_{region}" in outputs:
             out[f"DA_{region}"] = da
         if f"DA_{region}_pct" in outputs:

@@ -119,15 +119,18 @@ def _checked(c, name: str) -> np.ndarray:
 
 
 def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPUTS), *,
-                  out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  out: Mapping[str, np.ndarray] | None = None, parameters: Mapping | None = None
+                  ) -> dict[str, np.ndarray]:
     """Occupancies from the PK variables ``RECEPTOR_INPUTS`` (arrays of any common shape, ng/mL).
 
     A missing norketamine input (a set without the metabolite) counts as zero.
     Returns name -> array for each name in ``outputs`` (written into ``out[name]`` where
     given, an array of the inputs' shape). Equivalent to
     :func:`unbound_nM` followed by :func:`competitive_occupancy`, fused for speed.
+    ``parameters`` replaces :func:`receptor_parameters` (same keys); its values may be
+    arrays of shape (subjects, 1), one per subject (:mod:`ketasim.pd_parameters`).
     """
-    p = receptor_parameters()
+    p = receptor_parameters() if parameters is None else parameters
     cs = _checked(inputs["C_effect_S_ketamine"], "C_effect_S_ketamine")
     cr = _checked(inputs["C_effect_R_ketamine"], "C_effect_R_ketamine")
     cn = inputs.get("C_plasma_norketamine")
@@ -142,6 +145,8 @@ def run_receptors(inputs: Mapping[str, np.ndarray], outputs=tuple(RECEPTOR_OUTPU
             continue
         K = p[target]
         x = cs * (uk / K["S"])                      # sum_i C_u,i / K_i, built in place
+        if x.shape != tmp.shape:                    # per-subject parameters broadcast the inputs
+            tmp = np.empty(x.shape)
         x += np.multiply(cr, uk / K["R"], out=tmp)
         if "NK" in K and cn is not None:
             x += np.multiply(cn, un / K["NK"], out=tmp)

@@ -39,7 +39,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, unknown
+from ..layers.circuit import get_model
 from ..parameters import ETA_ROLES, ParameterSet, get_parameter_set
+from ..pd_parameters import closest, pd_parameter_table
 from ..population import Population, Subject
 from . import _scenario as S
 
@@ -177,8 +179,15 @@ def _metric_variable(metric: str) -> tuple[str, ...]:
 
 
 def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: np.ndarray, species: str,
-                     metric: str) -> np.ndarray:
-    """The metric for typical subjects whose varied parameters are scaled by ``exp(log_factors)``."""
+                     metric: str, pd_log_factors: Mapping[str, np.ndarray] | None = None,
+                     circuit=None) -> np.ndarray:
+    """The metric for typical subjects whose varied parameters are scaled by ``exp(log_factors)``.
+
+    ``log_factors`` (samples x PK parameters) are the deviates of ``ps`` from
+    :func:`parameter_problem`; ``pd_log_factors`` maps receptor, circuit and dopamine
+    parameters (:mod:`ketasim.pd_parameters`) to one log scale factor per sample.
+    """
+    from ..pd_chain import PD_OUTPUTS, pk_inputs_needed, run_pd
     from ..simulate import simulate
     from .summaries import subject_metrics
 
@@ -189,10 +198,26 @@ def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: 
     eta[:, : log_factors.shape[1]] = log_factors
     pop = replace(pop, eta=eta, ids=np.arange(m))
     variables = _metric_variable(metric)
-    res = simulate(regimen, pop, times, parameters=ps, outputs=list(variables))
-    series = {v: np.maximum(res[v].values, 0.0) if v.startswith(("C_", "A_")) else res[v].values for v in variables}
-    vals, _ = subject_metrics(times, series, {v: res[v].attrs.get("units", "") for v in variables},
-                              [e.time for e in regimen.events])
+    kw = {} if circuit is None else {"circuit": circuit}
+    if pd_log_factors:
+        if not all(v in PD_OUTPUTS for v in variables):
+            raise InputError(f"receptor, circuit and dopamine parameters ({', '.join(pd_log_factors)}) can be varied "
+                             f"only for an output of those layers (occupancy_*, rate_*, burst_fraction_VTA_DA, DA_*); "
+                             f"got output {metric!r}.")
+        from ..layers.pk import pk_variables
+
+        needed = [o for o in pk_inputs_needed(variables, circuit) if o in pk_variables(ps)]
+        pk_res = simulate(regimen, pop, times, parameters=ps, outputs=needed)
+        pd = run_pd({k: pk_res[k].values for k in pk_res.data_vars}, list(variables), circuit,
+                    factors={k: np.exp(np.asarray(v, float)) for k, v in pd_log_factors.items()})
+        series = {v: pd[v] for v in variables}
+        units = {v: PD_OUTPUTS[v][0] for v in variables}
+    else:
+        res = simulate(regimen, pop, times, parameters=ps, outputs=list(variables), **kw)
+        series = {v: np.maximum(res[v].values, 0.0) if v.startswith(("C_", "A_")) else res[v].values
+                  for v in variables}
+        units = {v: res[v].attrs.get("units", "") for v in variables}
+    vals, _ = subject_metrics(times, series, units, [e.time for e in regimen.events])
     if metric not in vals:
         raise InputError(f"output {metric!r} cannot be computed from {', '.join(variables)}.")
     return np.asarray(vals[metric], float)
@@ -227,7 +252,9 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
     scenario : Scenario or path, optional
         Default: the flagship.
     parameters : list of str, or {name: (low, high)}
-        Parameters of the arm's parameter set (``ketasim parameters <id>``),
+        Parameters of the arm's parameter set (``ketasim parameters <id>``) and of
+        the receptor, circuit and dopamine layers (``Ki_NMDA``, ``gain``,
+        ``strength_<variant>``, ``Vmax_NAc`` ...: :func:`ketasim.pd_parameters.pd_parameter_table`),
         with scale-factor bounds (default ``bounds`` for all).
     output : str
         A per-subject metric: ``peak_<variable>``, ``auc_<variable>``,
@@ -279,40 +306,64 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
         fb = [tuple(map(float, bounds))] * len(names)
     if not names:
         raise InputError("parameters must name at least one parameter of the set; got none.")
+    circuit = _scenario_circuit(sc)
+    pd_table = pd_parameter_table(circuit)
+    for nm in names:
+        if nm not in ps.params and nm not in pd_table:
+            valid = [*ps.params, *pd_table]
+            raise InputError(f"parameters: {nm!r} is neither a parameter of set {ps.id!r} ({', '.join(ps.params)}) "
+                             f"nor of the receptor, circuit and dopamine layers ({', '.join(pd_table)})."
+                             f"{closest(nm, valid)}")
+    pk_names = [nm for nm in names if nm in ps.params]
+    pd_names = [nm for nm in names if nm not in ps.params]
     if len(set(names)) != len(names):
         raise InputError(f"parameters must be distinct; got {names}.")
     for nm, (lo, hi) in zip(names, fb):
         if not 0 < lo < hi:
             raise InputError(f"bounds of {nm!r} must be scale factors 0 < low < high; got ({lo:g}, {hi:g}).")
     _metric_variable(output)
-    ps_mod = parameter_problem(ps, names)
+    ps_mod = parameter_problem(ps, pk_names)
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in fb]
     problem = _problem(names, log_bounds)
     x = _sample(problem, method, int(n), seed, second_order, num_levels)
     t = sc.times()
     cs = max(1, int(chunk_size))
-    tasks = ((i, (reg, t, ps_mod, x[i:i + cs], species, output)) for i in range(0, x.shape[0], cs))
+    pk_cols = [names.index(nm) for nm in pk_names]
+    pd_cols = {nm: names.index(nm) for nm in pd_names}
+    tasks = ((i, (reg, t, ps_mod, x[i:i + cs, pk_cols], species, output,
+                  {nm: x[i:i + cs, j] for nm, j in pd_cols.items()}, circuit))
+             for i in range(0, x.shape[0], cs))
     y = np.empty(x.shape[0])
     for i, yi in map_tasks(evaluate_samples, tasks, total=-(-x.shape[0] // cs), executor=executor, workers=workers,
                            scheduler=scheduler, progress=progress, label=f"{method} samples"):
         y[i:i + yi.size] = yi
     idx = _analyse(problem, method, x, y, seed, second_order, num_levels)
-    unit = _output_unit(reg, t, ps_mod, species, output)
+    unit = _output_unit(reg, t, ps_mod, species, output, circuit)
     ds = _dataset(names, fb, method, x, y, idx, y_name=output, y_units=unit, x_name="factor", x_transform=np.exp)
     ds["factor"].attrs.update({"long_name": "scale factor on the parameter's typical value", "units": "1"})
     ds["lower"].attrs["long_name"] = "lowest scale factor"
     ds["upper"].attrs["long_name"] = "highest scale factor"
+    ds["layer"] = ("parameter", ["pk" if nm in ps.params else pd_table[nm].layer for nm in names])
+    ds["typical"] = ("parameter", [float(ps.params[nm].value) if nm in ps.params else pd_table[nm].typical
+                                   for nm in names], {"long_name": "typical value (scale factor 1)"})
+    ds["unit"] = ("parameter", [ps.params[nm].unit if nm in ps.params else pd_table[nm].unit for nm in names])
     ds.attrs.update({
         "n": int(n), "seed": int(seed), "arm": a.name, "regimen": getattr(a, "regimen_text", getattr(a, "regimen", "")),
-        "parameter_set": ps.id, "scenario": sc.name,
+        "parameter_set": ps.id, "scenario": sc.name, "circuit": "+".join(get_model(circuit).variants),
         "sampling": "log-uniform scale factors on typical values (typical subject: 70 kg, 40 y); for logit-scale "
-                    "fractions the factor multiplies the odds",
+                    "fractions (PK fractions, fu_*, b0) the factor multiplies the odds",
         "simulations": int(x.shape[0]),
     })
     return ds
 
 
-def _output_unit(reg, t, ps, species, metric) -> str:
+def _scenario_circuit(sc):
+    """The scenario's circuit choice (None: the best-scoring default)."""
+    c = getattr(getattr(sc, "model", None), "circuit", None)
+    return None if c in (None, "", "best") else [x.strip() for x in str(c).split("+")]
+
+
+def _output_unit(reg, t, ps, species, metric, circuit=None) -> str:
     from ..simulate import simulate
 
     v = _metric_variable(metric)[0]
@@ -321,7 +372,7 @@ def _output_unit(reg, t, ps, species, metric) -> str:
     if metric in METRICS:
         return METRICS[metric][0]
     res = simulate(reg, Subject(weight=0.3, age=0.25, species="rat") if species == "rat" else Subject(), t[:2],
-                   parameters=ps, outputs=[v])
+                   parameters=ps, outputs=[v], **({} if circuit is None else {"circuit": circuit}))
     u = res[v].attrs.get("units", "")
     return f"{u}*h" if metric.startswith("auc_") else u
 
