@@ -76,6 +76,13 @@ def _memory_child(n: int, args) -> None:
                       "elapsed_s": elapsed, "summary_rows": len(summ)}))
 
 
+def _load() -> dict:
+    """The machine's load averages (1, 5, 15 min) now: other processes share the cores."""
+    one, five, fifteen = os.getloadavg()
+    return {"load_1min": round(one, 2), "load_5min": round(five, 2), "load_15min": round(fifteen, 2),
+            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,10000,100000", help="serial trial sizes (subjects)")
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--memory-step", default=None, help="step for the memory run only (default --step)")
     p.add_argument("--chunk-size", type=int, default=250)
     p.add_argument("--flagship-n", type=int, default=1000, help="subjects of the reference flagship run (Sobol)")
+    p.add_argument("--dask-serial-from-scaling", action="store_true",
+                   help="take the serial time of the Dask comparison from the scaling run of the same n "
+                        "(measured just before the Dask run, in this process) instead of running it again")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: scaling,dask,memory,sobol")
     p.add_argument("--out", default=str(HERE / "out" / "trials.json"))
     p.add_argument("--_memory-child", type=int, default=None, help=argparse.SUPPRESS)
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     res: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version()},
                  "settings": {"outputs": args.outputs, "end": args.end or "28 d", "step": args.step or "10 min",
-                              "chunk_size": args.chunk_size}}
+                              "chunk_size": args.chunk_size}, "load": {"start": _load()}}
     print(f"ketasim trials benchmark: outputs={args.outputs}, grid {res['settings']['end']} every "
           f"{res['settings']['step']}, chunks of {args.chunk_size}, {os.cpu_count()} CPUs")
 
@@ -121,12 +131,17 @@ def main(argv: list[str] | None = None) -> dict:
             res["scaling"] = {"runs": rows, "slope_s_per_subject": b, "intercept_s": a, "r2": r2}
         else:
             res["scaling"] = {"runs": rows}
+        res["load"]["after_scaling"] = _load()
 
     if "dask" not in skip:
         n = args.dask_n
-        ts = _timed_trial(n, args)
+        reuse = args.dask_serial_from_scaling and n in {r["n"] for r in res.get("scaling", {}).get("runs", [])}
+        ts = (next(r["seconds"] for r in res["scaling"]["runs"] if r["n"] == n) if reuse else _timed_trial(n, args))
+        res["load"]["before_dask"] = _load()
         td = _timed_trial(n, args, executor="dask")
-        res["dask"] = {"n": n, "serial_s": ts, "dask_2_workers_s": td, "speedup": ts / td}
+        res["load"]["after_dask"] = _load()
+        res["dask"] = {"n": n, "serial_s": ts, "dask_2_workers_s": td, "speedup": ts / td,
+                       "serial_from": "scaling run of the same n" if reuse else "own run"}
         print(f"  {n:,} subjects: serial {ts:.1f} s, local Dask 2 workers {td:.1f} s (incl. cluster start): "
               f"speed-up {ts / td:.2f}x (target >= 1.6x) {'PASS' if ts / td >= 1.6 else 'FAIL'}")
 
@@ -141,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         m = json.loads(out.stdout.strip().splitlines()[-1])
         m.update({"n": n, "end": args.memory_end or args.end or "28 d", "step": args.memory_step or args.step or "10 min"})
         res["memory"] = m
+        res["load"]["after_memory"] = _load()
         gib = m["peak_rss_bytes"] / 2**30
         print(f"  {n:,}-subject summaries-only trial (grid {m['end']} every {m['step']}): peak RSS {gib:.2f} GiB "
               f"in {m['elapsed_s']:.0f} s (target < 2 GiB) {'PASS' if gib < 2 else 'FAIL'}")
@@ -166,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"= {t_sob / t_flag:.2f} x one flagship run ({t_flag:.1f} s, n = {args.flagship_n}, no report); "
               f"largest ST: {', '.join(f'{n_} {v:.2f}' for v, n_ in top)}")
 
+    res["load"]["end"] = _load()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1, default=float) + "\n")
     print(f"wrote {args.out}")
