@@ -25,6 +25,7 @@ README = ROOT / "README.md"
 OBS = ROOT / "src" / "ketasim" / "data" / "observations" / "pk_calibration.csv"
 
 
+@pytest.mark.slow
 def test_validate_command_report_and_readme(tmp_path, capsys):
     """CI runs `ketasim validate`: exit 0; the committed report and the README line are current."""
     out, rep = tmp_path / "v.json", tmp_path / "validation.html"

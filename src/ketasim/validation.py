@@ -29,14 +29,24 @@ curves
 
 Gates (per layer, from the TOML): ``min_within_1_5``, ``min_within_2``, ``max_gmfe`` on the
 in-scope rows; ``min_within_2_all_rows`` over every scored row; ``min_bounds_inside``;
-``max_curve_gmfe`` over the in-scope curves. A row is out of scope only with a written
-reason in its observation file.
+``min_bounds_inside_calibration`` / ``min_bounds_inside_validation`` on the published intervals
+by their ``used_for``; ``max_curve_gmfe`` over the in-scope curves. A row is out of scope only
+with a written reason in its observation file. A layer with ``enforce = false`` (and a written
+``enforce_reason``) has its gates computed and reported, failures included, without failing
+the run.
+
+Calibration vs validation
+-------------------------
+Every observation says what it was ``used_for``: ``calibration`` (its value was used to fit a
+parameter, so reproducing it is a check, not independent evidence) or ``validation`` (held
+out). Summaries, groups, the headline and the report give the two apart
+(``summary["by_use"]``). The layers beyond PK are in :mod:`ketasim.validation_layers`.
 
 Examples
 --------
 >>> from ketasim.validation import load_config
 >>> sorted(load_config()["layers"])
-['pk']
+['circuit', 'dopamine', 'pk', 'pkpd', 'receptors', 'safety']
 """
 
 from __future__ import annotations
@@ -70,9 +80,12 @@ __all__ = [
     "headline",
 ]
 
+#: What an observation was used for: fitting a parameter (not independent evidence) or held out.
+USES = ("calibration", "validation")
+
 #: Columns of a layer's observation table (one row per scored observation).
 ROW_COLUMNS = (
-    "layer", "obs_id", "study", "kind", "route", "population", "analyte", "metric", "output", "regimen",
+    "layer", "obs_id", "study", "kind", "used_for", "route", "population", "analyte", "metric", "output", "regimen",
     "parameters", "observed", "predicted", "unit", "fold_error", "within_1_25", "within_1_5", "within_2",
     "pi_low", "pi_high", "in_pi90", "status", "in_scope", "reason", "citation", "tag", "provenance",
 )
@@ -166,6 +179,10 @@ class LayerReport:
     summary: dict[str, Any]
     groups: pd.DataFrame
     gates: tuple[GateResult, ...]
+    #: False: the layer's gates are computed and reported (a failure shows as FAIL) but do not fail the run;
+    #: the config must then say why (``enforce_reason``).
+    enforced: bool = True
+    enforce_reason: str = ""
 
     @property
     def passed(self) -> bool:
@@ -179,7 +196,14 @@ class ValidationResult:
 
     @property
     def passed(self) -> bool:
-        return all(lr.passed for lr in self.layers)
+        """Every enforced layer passes its gates (failures of non-enforced layers are reported, not fatal)."""
+        return all(lr.passed for lr in self.layers if lr.enforced)
+
+    @property
+    def failed_gates(self) -> list[str]:
+        """``"layer: gate (got value)"`` for every failing gate, enforced or not."""
+        return [f"{lr.name}: {g.description} (got {g.value:.3g})" + ("" if lr.enforced else " [not enforced]")
+                for lr in self.layers for g in lr.gates if not g.passed]
 
     def layer(self, name: str) -> LayerReport:
         for lr in self.layers:
@@ -194,6 +218,7 @@ class ValidationResult:
         for lr in self.layers:
             d: dict[str, Any] = {
                 "title": lr.title, "observations": lr.observations, "passed": lr.passed,
+                "enforced": lr.enforced, "enforce_reason": lr.enforce_reason,
                 "summary": _clean(lr.summary),
                 "gates": [_clean(g.__dict__) for g in lr.gates],
                 "groups": _records(lr.groups),
@@ -421,7 +446,8 @@ def predict_pk(observations_path: str | Path | None = None, *, n_subjects: int =
         out_of_scope = (not r["within_1_5"]) and bool(src["miss_reason"])
         reason = src["miss_reason"] if out_of_scope else ("" if r["status"] == "ok" else r["status"])
         rows.append({
-            "layer": "pk", "obs_id": r["obs_id"], "study": _study(src), "kind": r["kind"], "route": r["route"],
+            "layer": "pk", "obs_id": r["obs_id"], "study": _study(src), "kind": r["kind"],
+            "used_for": _used_for(src), "route": r["route"],
             "population": _population_group(r["parameters"]), "analyte": r["analyte"], "metric": r["metric"],
             "output": r["output"], "regimen": r["regimen"], "parameters": r["parameters"],
             "observed": float(r["observed"]), "predicted": float(r["predicted"]), "unit": r["unit"],
@@ -437,7 +463,7 @@ def predict_pk(observations_path: str | Path | None = None, *, n_subjects: int =
     rows_df = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
     b = bound_table(observations_path)
     if not b.empty:
-        b = b[["obs_id", "kind", "regimen", "parameters", "metric", "observed", "bound_low", "bound_high",
+        b = b[["obs_id", "kind", "used_for", "regimen", "parameters", "metric", "observed", "bound_low", "bound_high",
                "predicted", "unit", "inside", "status", "citation"]]
     if curves is None:
         curves = observations_path is None
@@ -446,6 +472,15 @@ def predict_pk(observations_path: str | Path | None = None, *, n_subjects: int =
     else:
         cur, pts = pd.DataFrame(), pd.DataFrame()
     return LayerOutcome(rows=rows_df, curves=cur, curve_points=pts, bounds=b)
+
+
+def _used_for(src: Mapping[str, Any]) -> str:
+    """``calibration`` when the row's value was used to fit a parameter, else ``validation`` (the default for
+    a user's own file without the column)."""
+    v = str(src.get("used_for", "") or "validation").strip()
+    if v not in USES:
+        raise DataFileError(f"observation {src.get('obs_id', '?')}: used_for must be one of {USES}; got {v!r}.")
+    return v
 
 
 def _study(src: Mapping[str, Any]) -> str:
@@ -477,10 +512,28 @@ def _summary(out: LayerOutcome) -> dict[str, Any]:
         "in_pi90_in_scope": (float(pi.loc[pi["in_scope"].astype(bool), "in_pi90"].mean())
                              if len(pi) and pi["in_scope"].astype(bool).any() else math.nan),
     }
+    # calibration data (used to fit a parameter) is reported apart from held-out validation data
+    use = ok["used_for"] if "used_for" in ok else pd.Series(["validation"] * len(ok), index=ok.index)
+    summary["by_use"] = {}
+    for u in USES:
+        m = scope[use.loc[scope.index] == u] if len(scope) else scope
+        f = fold_metrics(m["fold_error"])
+        summary["by_use"][u] = {"n_rows": f["n"], "n_studies": int(m["study"].nunique()) if len(m) else 0,
+                                **{k: f[k] for k in ("gmfe", "within_1_5", "within_2")}}
     if not out.bounds.empty:
-        summary["n_bounds"] = int(len(out.bounds))
-        summary["n_bounds_inside"] = int(out.bounds["inside"].astype(bool).sum())
-        summary["bounds_inside"] = float(out.bounds["inside"].astype(bool).mean())
+        b = out.bounds
+        if "status" in b:
+            b = b[b["status"].astype(str) == "ok"]
+        summary["n_bounds"] = int(len(b))
+        summary["n_bounds_not_computable"] = int(len(out.bounds) - len(b))
+        summary["n_bounds_inside"] = int(b["inside"].astype(bool).sum())
+        summary["bounds_inside"] = float(b["inside"].astype(bool).mean()) if len(b) else math.nan
+        if "used_for" in b:
+            for u in USES:
+                bu = b[b["used_for"].astype(str) == u]
+                summary["by_use"].setdefault(u, {})
+                summary["by_use"][u].update({"n_bounds": int(len(bu)), "n_bounds_inside": int(bu["inside"].astype(bool).sum()),
+                                             "bounds_inside": float(bu["inside"].astype(bool).mean()) if len(bu) else math.nan})
     if not out.curves.empty:
         cs = out.curves[out.curves["in_scope"]]
         summary["n_curves"] = int(len(out.curves))
@@ -495,7 +548,9 @@ def _groups(rows: pd.DataFrame) -> pd.DataFrame:
                                      "within_2", "in_pi90"])
     ok = rows[(rows["status"] == "ok") & rows["in_scope"].astype(bool)]
     out = []
-    for by in (None, "route", "population", "kind"):
+    for by in (None, "used_for", "route", "population", "kind"):
+        if by is not None and by not in ok:
+            continue
         parts = [("all", ok)] if by is None else [(f"{by}={k}", g) for k, g in ok.groupby(by, sort=True)]
         for name, g in parts:
             s = fold_metrics(g["fold_error"])
@@ -518,14 +573,26 @@ _GATES: dict[str, tuple[str, str, Callable[[dict[str, Any]], float]]] = {
                        lambda s: s.get("curve_max_gmfe_in_scope", math.nan)),
     "min_in_pi90": (">=", "share of in-scope rows inside the 90% prediction interval",
                     lambda s: s["in_pi90_in_scope"]),
+    "min_bounds_inside_calibration": (">=", "share of calibration facts (used to fit a parameter) reproduced within "
+                                      "their interval", lambda s: _by_use(s, "calibration", "bounds_inside")),
+    "min_bounds_inside_validation": (">=", "share of held-out validation facts reproduced within their interval",
+                                     lambda s: _by_use(s, "validation", "bounds_inside")),
 }
+
+
+def _by_use(summary: dict[str, Any], use: str, key: str) -> float:
+    return float(summary.get("by_use", {}).get(use, {}).get(key, math.nan))
+
+
+#: Keys of a layer table that are not gates.
+_LAYER_KEYS = ("title", "observations", "predictor", "enforce", "enforce_reason")
 
 
 def _check_gates(spec: Mapping[str, Any], summary: dict[str, Any], where: str,
                  strict: bool = True) -> tuple[GateResult, ...]:
     out = []
     for key, thr in spec.items():
-        if key in ("title", "observations", "predictor"):
+        if key in _LAYER_KEYS:
             continue
         if key not in _GATES:
             raise unknown(f"{where}: gate", key, sorted(_GATES))
@@ -591,25 +658,47 @@ def validate(layers: Iterable[str] | None = None, *, observations: str | Path | 
         outcome = predict(observations, n_subjects=n_sub, seed=sd, interval=interval)
         summary = _summary(outcome)
         gates = _check_gates(spec, summary, f"layers.{n}", strict=observations is None)
+        enforced = bool(spec.get("enforce", True))
+        reason = str(spec.get("enforce_reason", "")).strip()
+        if not enforced and len(reason) < 20:
+            raise DataFileError(f"validation config: layers.{n} sets enforce = false without an enforce_reason "
+                                "(say why its gates are reported but not enforced).")
         reports.append(LayerReport(n, spec.get("title", n),
                                    str(observations) if observations is not None else spec["observations"],
-                                   outcome, summary, _groups(outcome.rows), gates))
+                                   outcome, summary, _groups(outcome.rows), gates, enforced, reason))
     return ValidationResult(tuple(reports), {"n_subjects": n_sub, "seed": sd, "interval": interval})
 
 
 def headline(result: ValidationResult) -> str:
-    """The one-line summary the README quotes, e.g. ``PK: 38 observations from 8 studies, ...``."""
+    """The one-line summary the README quotes, e.g. ``PK: 38 observations from 8 studies, ...``.
+
+    Where observations are marked ``used_for``, the held-out (validation) share is quoted apart from
+    the calibration data; a layer whose gate fails says so (``gate not met``), enforced or not.
+    """
     parts = []
     for lr in result.layers:
         s = lr.summary
-        if s["n_in_scope"] == 0 and s.get("n_bounds"):
-            # a layer judged on published intervals only (no fold errors)
-            parts.append(f"{lr.name.upper()}: {s['n_bounds_inside']} of {s['n_bounds']} published facts "
-                         "reproduced within their interval")
+        bu = s.get("by_use", {})
+        v = bu.get("validation", {})
+        flag = "" if lr.passed else " [gate not met" + ("" if lr.enforced else ", not enforced") + "]"
+        n_b = s.get("n_bounds", 0)
+        if n_b and n_b >= s["n_in_scope"]:
+            # a layer judged mainly on published intervals (no fold errors)
+            extra = []
+            if v.get("n_bounds") and v["n_bounds"] < n_b:
+                extra.append(f"held-out validation facts: {v['n_bounds_inside']} of {v['n_bounds']}")
+            if s["n_in_scope"]:
+                extra.append(f"{s['n_in_scope']} point values: GMFE {s['gmfe']:.2f}")
+            parts.append(f"{lr.name.upper()}: {s['n_bounds_inside']} of {n_b} published facts "
+                         f"reproduced within their interval" + (f" ({'; '.join(extra)})" if extra else "") + flag)
             continue
+        extra = ""
+        if v.get("n_rows") and v["n_rows"] < s["n_in_scope"]:
+            extra = (f"; held-out validation rows alone: {v['n_rows']}, {v['within_1_5']:.0%} within 1.5-fold, "
+                     f"GMFE {v['gmfe']:.2f}")
         parts.append(
             f"{lr.name.upper()}: {s['n_in_scope']} observations from {s['n_studies_in_scope']} studies, "
             f"{s['within_1_5']:.0%} within 1.5-fold, GMFE {s['gmfe']:.2f} "
-            f"({s['n_out_of_scope']} more documented out of scope)"
+            f"({s['n_out_of_scope']} more documented out of scope{extra}){flag}"
         )
     return "; ".join(parts)

@@ -256,7 +256,8 @@ def bound_table(observations_path: str | Path | None = None) -> pd.DataFrame:
             status = "ok"
         except KetasimError as exc:
             pred, sid, status = math.nan, row["parameters"], f"not computable: {exc}"
-        out.append({"obs_id": row["obs_id"], "kind": row["kind"], "regimen": row["regimen"],
+        out.append({"obs_id": row["obs_id"], "kind": row["kind"],
+                    "used_for": str(row.get("used_for", "") or "validation"), "regimen": row["regimen"],
                     "parameters": sid, "metric": row["metric_def"], "observed": float(row["value_canonical"]),
                     "bound_low": lo, "bound_high": hi, "predicted": pred, "unit": row["unit_canonical"],
                     "inside": bool(lo <= pred <= hi) if np.isfinite(pred) else False, "status": status,

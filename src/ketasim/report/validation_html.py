@@ -150,7 +150,7 @@ def svg_curve_plot(t: Sequence[float], observed: Sequence[float], predicted: Seq
 
 
 def _table(df: pd.DataFrame, cols: Iterable[tuple[str, str]], cls: str = "") -> str:
-    cols = list(cols)
+    cols = [(k, h) for k, h in cols if k in df.columns or df.empty]
     head = "".join(f"<th>{_e(h)}</th>" for _, h in cols)
     rows = []
     for _, r in df.iterrows():
@@ -185,9 +185,27 @@ def _layer_section(lr) -> str:
              f"from {s['n_studies']} studies; {s['n_in_scope']} in scope, {s['n_out_of_scope']} documented out of "
              f"scope (each with its reason below).</p>"]
     g = pd.DataFrame([{"gate": x.description, "value": x.value, "threshold": x.threshold,
-                       "result": "pass" if x.passed else "FAIL"} for x in lr.gates])
+                       "result": "pass" if x.passed else ("FAIL" if lr.enforced else "FAIL (not enforced)")}
+                      for x in lr.gates])
     parts.append("<h3>Gates</h3>")
+    if not lr.enforced:
+        parts.append(f"<p><b>Reported, not enforced</b> (a failure here does not fail <code>ketasim validate</code>): "
+                     f"{_e(lr.enforce_reason)}</p>")
     parts.append(_table(g, [("gate", "gate"), ("value", "value"), ("threshold", "threshold"), ("result", "result")]))
+    bu = s.get("by_use", {})
+    if bu:
+        def _use(u):
+            d = bu.get(u, {})
+            txt = []
+            if d.get("n_rows"):
+                txt.append(f"{d['n_rows']} rows from {d['n_studies']} studies, GMFE {_f(d['gmfe'])}, "
+                           f"{_pct(d['within_1_5'])} within 1.5-fold")
+            if d.get("n_bounds"):
+                txt.append(f"{d['n_bounds_inside']} of {d['n_bounds']} facts within their interval")
+            return "; ".join(txt) or "none"
+        parts.append("<p><b>Calibration vs validation.</b> Observations used to fit a parameter "
+                     f"(<code>used_for = calibration</code>) are not independent evidence: calibration: {_use('calibration')}. "
+                     f"Held-out validation: {_use('validation')}.</p>")
     parts.append("<h3>Summary by group (in-scope rows)</h3>")
     groups = lr.groups.copy()
     for col in ("within_1_25", "within_1_5", "within_2", "in_pi90"):
@@ -196,12 +214,14 @@ def _layer_section(lr) -> str:
                                     ("bias", "bias"), ("within_1_25", "≤1.25×"), ("within_1_5", "≤1.5×"),
                                     ("within_2", "≤2×"), ("in_pi90", "in 90% PI")]))
     a = s["all_rows"]
+    pi_txt = ("" if not s.get("n_with_pi") else
+              " 90% prediction intervals: 5th–95th percentile over the virtual arm; "
+              f"{_pct(s['in_pi90'])} of all rows and {_pct(s['in_pi90_in_scope'])} of in-scope rows fall inside. "
+              "Study means are compared with intervals for individuals, so coverage below 90% flags either model "
+              "bias or variability that the set does not describe (sets or routes without IIV give a point "
+              "interval).")
     parts.append(f"<p class=small>All scored rows, no exemptions: GMFE {_f(a['gmfe'])}, {_pct(a['within_1_5'])} "
-                 f"within 1.5-fold, {_pct(a['within_2'])} within 2-fold. 90% prediction intervals: 5th–95th percentile over the virtual arm; "
-                 f"{_pct(s['in_pi90'])} of all rows and {_pct(s['in_pi90_in_scope'])} of in-scope rows fall inside. "
-                 "Study means are compared with intervals for individuals, so coverage below 90% flags either model "
-                 "bias or variability that the set does not describe (sets or routes without IIV give a point "
-                 "interval).</p>")
+                 f"within 1.5-fold, {_pct(a['within_2'])} within 2-fold.{pi_txt}</p>")
     rows = out.rows[out.rows["status"] == "ok"]
     parts.append('<h3>Predicted vs observed</h3><div class="figs">')
     parts.append(_img(svg_fold_plot(rows["observed"], rows["predicted"], rows["in_scope"],
@@ -225,13 +245,22 @@ def _layer_section(lr) -> str:
         parts.append('<p class="small">' + "<br>".join(f"<b>{_e(c['curve'])}</b>: {_e(c['regimen'])} — "
                                                        f"{_e(c['note'])}" for _, c in out.curves.iterrows()) + "</p>")
     if not out.bounds.empty:
-        parts.append("<h3>Plausibility bounds</h3>")
-        parts.append(_table(out.bounds, [("obs_id", "id"), ("kind", "kind"), ("regimen", "regimen"),
+        parts.append("<h3>Published intervals (plausibility bounds)</h3>")
+        parts.append(_table(out.bounds, [("obs_id", "id"), ("kind", "kind"), ("used_for", "used for"),
+                                         ("regimen", "regimen"),
                                          ("parameters", "set"), ("metric", "metric"), ("bound_low", "low"),
                                          ("bound_high", "high"), ("predicted", "predicted"), ("unit", "unit"),
-                                         ("inside", "inside"), ("citation", "citation")]))
+                                         ("inside", "inside"), ("status", "status"),
+                                         ("statement", "what the source says"),
+                                         ("citation", "citation"), ("tag", "tag"), ("note", "note")]))
+        bmiss = out.bounds[~out.bounds["inside"].astype(bool)]
+        parts.append(f"<h3>Facts outside their interval or not computable ({len(bmiss)})</h3>")
+        parts.append(_table(bmiss, [("obs_id", "id"), ("used_for", "used for"), ("predicted", "predicted"),
+                                    ("bound_low", "low"), ("bound_high", "high"), ("unit", "unit"),
+                                    ("status", "status"), ("note", "note")]))
     parts.append("<h3>Every observation</h3>")
-    parts.append(_table(out.rows, [("obs_id", "id"), ("study", "study"), ("kind", "kind"), ("route", "route"),
+    parts.append(_table(out.rows, [("obs_id", "id"), ("study", "study"), ("kind", "kind"), ("used_for", "used for"),
+                                   ("route", "route"),
                                    ("population", "population"), ("analyte", "analyte"), ("metric", "metric"),
                                    ("observed", "observed"), ("predicted", "predicted"), ("unit", "unit"),
                                    ("fold_error", "fold"), ("pi_low", "PI 5%"), ("pi_high", "PI 95%"),
@@ -268,7 +297,8 @@ def render_validation_report(result) -> str:
         "Provenance tags: V primary source, C public model code, S secondary, D derived, U unverified, A modelling "
         "assumption.</p>",
         "<p>Layers: " + ", ".join(f'<a href="#{_e(lr.name)}">{_e(lr.title)}</a> '
-                                  f'({"pass" if lr.passed else "FAIL"})' for lr in result.layers) + "</p>",
+                                  f'({"pass" if lr.passed else ("FAIL" if lr.enforced else "FAIL, not enforced")})'
+                                  for lr in result.layers) + "</p>",
     ]
     for lr in result.layers:
         body.append(_layer_section(lr))
