@@ -153,9 +153,13 @@ def sweep(
     df.columns = [c if not isinstance(c, float) else {0.05: "p05", 0.5: "median", 0.95: "p95"}[c] for c in df.columns]
     atomic_write_bytes(out / "sweep_summary.csv", df.to_csv(index=False, lineterminator="\n").encode())
     plot_sweep(ds, metric, out / "dose_response.png")
+    from .report.trials_html import render_sweep_report
+
+    render_sweep_report(ds, out / "report.html", metric=metric)
     if not quiet:
         typer.echo(df.to_string(index=False))
-        typer.echo(f"wrote {out / 'sweep.nc'}, {out / 'sweep_summary.csv'}, {out / 'dose_response.png'}", err=True)
+        typer.echo(f"wrote {out / 'sweep.nc'}, {out / 'sweep_summary.csv'}, {out / 'dose_response.png'}, "
+                   f"{out / 'report.html'}", err=True)
 
 
 @app.command()
@@ -165,7 +169,9 @@ def sensitivity(
     method: str = typer.Option("sobol", help="sobol | morris."),
     n: int = typer.Option(1024, help="Sobol base samples (a power of 2) or Morris trajectories."),
     parameters: str = typer.Option(..., help="Comma-separated parameters of the arm's set, e.g. CL,V1,Q2,V2 "
-                                   "(see `ketasim parameters <set>`)."),
+                                   "(see `ketasim parameters <set>`), and of the receptor, circuit and dopamine "
+                                   "layers, e.g. Ki_NMDA,gain,strength_vta_local,Vmax_NAc (for outputs of those "
+                                   "layers; an unknown name lists them all)."),
     output: str = typer.Option("peak_C_plasma_ketamine", help="Metric: peak_<variable>, auc_<variable>, "
                                "final_<variable> or Cmax_ketamine, AUC_ketamine ..."),
     arm: Optional[str] = typer.Option(None, help="Arm name (or unique prefix); default the first."),
@@ -179,7 +185,7 @@ def sensitivity(
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
 ):
-    """Global sensitivity (SALib Sobol or Morris) of a metric to parameter-set parameters."""
+    """Global sensitivity (SALib Sobol or Morris) of a metric to PK, receptor, circuit and dopamine parameters."""
     from .output import atomic_write_bytes, write_netcdf
     from .trials.sensitivity import plot_sensitivity, sensitivity as run_sensitivity
 
@@ -195,8 +201,12 @@ def sensitivity(
     df = ds[cols].to_dataframe().reset_index()
     atomic_write_bytes(out / "indices.csv", df.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode())
     plot_sensitivity(ds, out / "sensitivity.png")
+    from .report.trials_html import render_sensitivity_report
+
+    render_sensitivity_report(ds, out / "report.html")
     if not quiet:
         typer.echo(f"{method} sensitivity of {output} ({ds.attrs['arm']}, {ds.attrs['parameter_set']}, "
                    f"{ds.attrs['simulations']} simulations)")
         typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-        typer.echo(f"wrote {out / 'sensitivity.nc'}, {out / 'indices.csv'}, {out / 'sensitivity.png'}", err=True)
+        typer.echo(f"wrote {out / 'sensitivity.nc'}, {out / 'indices.csv'}, {out / 'sensitivity.png'}, "
+                   f"{out / 'report.html'}", err=True)

@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .. import __version__
 from ..errors import InputError, unknown
 from ..layers.circuit import get_model
 from ..parameters import ETA_ROLES, ParameterSet, get_parameter_set
@@ -352,7 +353,7 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
         "parameter_set": ps.id, "scenario": sc.name, "circuit": "+".join(get_model(circuit).variants),
         "sampling": "log-uniform scale factors on typical values (typical subject: 70 kg, 40 y); for logit-scale "
                     "fractions (PK fractions, fu_*, b0) the factor multiplies the odds",
-        "simulations": int(x.shape[0]),
+        "simulations": int(x.shape[0]), "ketasim_version": __version__,
     })
     return ds
 
