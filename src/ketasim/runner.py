@@ -243,7 +243,8 @@ def sample_scenario_population(sc: Scenario) -> Population:
 
     Default covariates draw exactly as :func:`ketasim.population.sample_population`;
     log-normal ``{median, gsd}`` weights, fixed values and uniform ``{low, high}``
-    ages are passed to it. Normal ``{mean, sd}`` covariates are drawn afterwards
+    ages are passed to it. With ``population.variability = false`` the subjects
+    are typical (no random effects: ``eta`` is None). Normal ``{mean, sd}`` covariates are drawn afterwards
     from ``default_rng([seed, 1])`` and clipped to the plausible range.
     """
     from types import MappingProxyType
@@ -270,6 +271,8 @@ def sample_scenario_population(sc: Scenario) -> Population:
             normal["age"] = p.age.canonical("years", "population.age")
     pop = sample_population(p.n, np.random.default_rng(p.seed), p.parameters, weight=weight, age=age,
                             female_fraction=p.female_fraction, species=p.species)
+    if not p.variability:
+        pop = replace(pop, eta=None)  # typical subjects
     if not normal:
         return pop
     rng2 = np.random.default_rng([p.seed, 1])
@@ -528,6 +531,7 @@ def _population_text(sc: Scenario) -> str:
         given.append(f"age {p.age if isinstance(p.age, (str, int, float)) else p.age.model_dump(exclude_none=True)}")
     return (f"{p.species}s drawn with numpy.random.default_rng({p.seed}) by ketasim.population.sample_population: "
             f"{w}; {100 * p.female_fraction:g}% female (modelling assumptions)"
+            + ("" if p.variability else "; typical parameter values (no between-subject variability)")
             + (f"; as given in the scenario: {', '.join(given)}" if given else "")
             + "; the same subjects in every arm")
 
@@ -563,7 +567,8 @@ def _with_safety(ds: xr.Dataset, sc: Scenario) -> xr.Dataset:
     pop = sample_scenario_population(sc)
     if pop.species != "human":
         return ds
-    pop = with_safety_variability(pop, np.random.default_rng([int(sc.population.seed), 9]))
+    if sc.population.variability:
+        pop = with_safety_variability(pop, np.random.default_rng([int(sc.population.seed), 9]))
     regs = {arm.name: arm.to_regimen() for arm in sc.arms}
     table = arm_safety_table(regs, pop, parameters=sc.population.parameters)
     out = ds.copy()

@@ -222,6 +222,8 @@ class PopulationSpec(_Frozen):
     age: Age = Field(None, description="age in years; default uniform over the parameter set's study range (18-65)")
     female_fraction: float = Field(0.5, ge=0.0, le=1.0, description="fraction of female subjects")
     parameters: str | None = Field(None, description="parameter-set id for every arm (default: by drug, route, age)")
+    variability: bool = Field(True, description="false: typical subjects (no between-subject variability in the "
+                                                "parameters, e.g. one typical person); covariates are still drawn or given")
 
     @field_validator("parameters")
     @classmethod
