@@ -56,6 +56,18 @@ def arm_parameters(sc, arm, override: Any):
     return getattr(getattr(sc, "population", None), "parameters", None)
 
 
+def circuit(sc):
+    """The scenario's circuit choice for ``simulate(circuit=)``: None (the best-scoring default) or variant names."""
+    c = getattr(getattr(sc, "model", None), "circuit", None)
+    return None if c in (None, "", "best") else [x.strip() for x in str(c).split("+")]
+
+
+def circuit_kw(sc) -> dict:
+    """``{"circuit": ...}`` when the scenario chooses a circuit, else ``{}``."""
+    c = circuit(sc)
+    return {} if c is None else {"circuit": c}
+
+
 def requested_outputs(sc) -> tuple[str, ...] | None:
     spec = getattr(sc, "outputs", None)
     v = getattr(spec, "variables", None)

@@ -173,12 +173,12 @@ def _resolve_outputs(sc, arm, parameters, requested) -> tuple[str, ...]:
     subj = Subject(weight=0.3, age=0.25, species="rat") if species == "rat" else Subject()
     reg = S.regimen(arm)
     t = sc.times()[:3]
-    res = simulate(reg, subj, t, parameters=parameters)
+    res = simulate(reg, subj, t, parameters=parameters, **S.circuit_kw(sc))
     keep = [str(v) for v in res.data_vars if res[v].dims == ("subject", "time")]
     for o in OUTPUTS:
         if o not in keep:
             try:
-                simulate(reg, subj, t, parameters=parameters, outputs=[o])
+                simulate(reg, subj, t, parameters=parameters, outputs=[o], **S.circuit_kw(sc))
             except _IE:
                 continue
             keep.append(o)

@@ -307,7 +307,7 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
         fb = [tuple(map(float, bounds))] * len(names)
     if not names:
         raise InputError("parameters must name at least one parameter of the set; got none.")
-    circuit = _scenario_circuit(sc)
+    circuit = S.circuit(sc)
     pd_table = pd_parameter_table(circuit)
     for nm in names:
         if nm not in ps.params and nm not in pd_table:
@@ -356,12 +356,6 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
         "simulations": int(x.shape[0]), "ketasim_version": __version__,
     })
     return ds
-
-
-def _scenario_circuit(sc):
-    """The scenario's circuit choice (None: the best-scoring default)."""
-    c = getattr(getattr(sc, "model", None), "circuit", None)
-    return None if c in (None, "", "best") else [x.strip() for x in str(c).split("+")]
 
 
 def _output_unit(reg, t, ps, species, metric, circuit=None) -> str:

@@ -104,7 +104,7 @@ def chunk_summaries(design: TrialDesign, chunk: Chunk, population: Population) -
     for i, arm in enumerate(sc.arms):
         reg = S.regimen(arm)
         res = simulate(reg, population, t, parameters=S.arm_parameters(sc, arm, design.parameters),
-                       outputs=list(outputs[i]), scenario=sc.name)
+                       outputs=list(outputs[i]), scenario=sc.name, **S.circuit_kw(sc))
         cols: dict[str, Any] = {
             "arm": np.full(population.n, arm.name, dtype=object),
             "subject": np.asarray(population.ids, np.int64),
