@@ -34,7 +34,7 @@ def _synthetic(truth, sigma, seed, years=np.arange(2001, 2021)):
 def test_fit_recovers_known_rates_from_simulated_data(seed):
     truth = {"background_initiation": 0.002, "contagion": 0.8, "initial_prevalence": 0.002}
     data = _synthetic(truth, sigma=0.05, seed=seed)
-    ds = ks.epidemiology.fit(data=data, **FAST)
+    ds = ks.epidemiology.fit(data=data, fitted=tuple(truth), **FAST)
     for name, value in truth.items():
         est, lo, hi = (float(ds[v].sel(parameter=name)) for v in ("estimate", "lower", "upper"))
         assert lo <= value <= hi, (name, value, lo, hi)
@@ -45,7 +45,8 @@ def test_fit_recovers_known_rates_from_simulated_data(seed):
 def test_profile_intervals_cover_the_truth_on_simulated_data():
     truth = {"background_initiation": 0.002, "contagion": 0.8, "initial_prevalence": 0.002}
     data = _synthetic(truth, sigma=0.05, seed=3, years=np.arange(2001, 2016, 2))
-    ds = ks.epidemiology.fit(data=data, intervals="profile", n_starts=1, n_draws=20, n_proposals=60)
+    ds = ks.epidemiology.fit(data=data, fitted=tuple(truth), intervals="profile", n_starts=1, n_draws=20,
+                             n_proposals=60)
     for name, value in truth.items():
         assert float(ds.lower.sel(parameter=name)) <= value <= float(ds.upper.sel(parameter=name))
 

@@ -27,7 +27,7 @@ import yaml
 
 from ..errors import InputError, unknown
 
-__all__ = ["Series", "SeriesSpec", "SERIES", "load_series", "load_parameter_table", "read_table"]
+__all__ = ["Series", "SeriesSpec", "SERIES", "load_series", "load_parameter_table", "load_events", "read_table"]
 
 TAG_WEIGHT = {"V": 1.0, "S": 1.5, "U": 2.0}
 _PART_YEAR_MARKERS = ("H1", "Q1-Q3", "part-year")
@@ -47,8 +47,12 @@ class SeriesSpec:
     start_year: int  # the model starts here (first users seeded)
     description: str
     segments: tuple[tuple[int, str], ...] = ()  # (first year, label) of each method segment after the first
-    fitted: tuple[str, ...] = ("background_initiation", "contagion", "initial_prevalence")
+    fitted: tuple[str, ...] = ("contagion", "initial_prevalence")
     population_source: str = ""
+    start_state: str = "seeded"  # "seeded" (initial_prevalence) or "equilibrium" (endemic state of the start rates)
+    start_state_source: str = ""
+    events: tuple[str, ...] = ()  # dated policy events (data/epi/events.yaml) fitted by default
+    initial_prevalence_key: str = ""  # parameters.yaml entry fixing the initial prevalence when it is not fitted
 
 
 SERIES: dict[str, SeriesSpec] = {
@@ -58,15 +62,26 @@ SERIES: dict[str, SeriesSpec] = {
             "england_wales_16_24_past_year", "England & Wales", "16-24", "past_year_use_percent",
             "prevalence_percent", 6.6e6, 9.0, 2006,
             "Crime Survey for England and Wales (CSEW/BCS), past-year ketamine use, ages 16-24, percent.",
+            fitted=("contagion",),
+            events=("uk_ketamine_class_b_2014",),
             population_source="ONS mid-year estimates put 16-24-year-olds in England & Wales at about "
                               "6.4-6.9 million over 2006-2023 (assumption: 6.6 million, constant; not in the "
                               "reference tables).",
+            start_state="equilibrium",
+            start_state_source="EMCDDA European Drug Report text (epidemiology.csv, England & Wales 2014/15, S): "
+                               "16-24 past-year use 1.6%, 'stable trend since 2008'; so in 2006 the model starts at "
+                               "the endemic equilibrium of its rates instead of at a fitted initial prevalence "
+                               "(one parameter fewer; preferred by AIC/BIC and leave-one-out error, docs).",
         ),
         SeriesSpec(
             "england_wales_16_59_past_year", "England & Wales", "16-59", "past_year_use_percent",
             "prevalence_percent", 3.3e7, 44.0, 2005,
             "CSEW past-year ketamine use, ages 16-59, percent.",
+            fitted=("contagion",),
+            events=("uk_ketamine_class_b_2014",),
             population_source="About 33 million people aged 16-59 in England & Wales (assumption).",
+            start_state="equilibrium",
+            start_state_source="As for the 16-24 series (EMCDDA: 'stable trend since 2008').",
         ),
         SeriesSpec(
             "hong_kong_registered", "Hong Kong", "registered abusers (CRDA), ketamine", "registered_abusers",
@@ -74,7 +89,13 @@ SERIES: dict[str, SeriesSpec] = {
             "Hong Kong Central Registry of Drug Abuse (CRDA): persons reported as ketamine abusers per year. "
             "A voluntary register: trends, not prevalence; the model count is ascertainment x (regular + "
             "dependent + in treatment).",
-            fitted=("background_initiation", "contagion", "initial_prevalence"),
+            segments=((2001, "CRDA after ketamine became a dangerous drug (DDO First Schedule Part I, "
+                                "in force 15 Dec 2000: HKSAR press release 22 Nov 2000, 'Government to tighten "
+                                "control on Ketamine'); before it, possession was a poisons offence and 1999's "
+                                "'cases of ketamine abuse' (S) are not on the same ascertainment"),),
+            fitted=("contagion",),
+            events=("hk_youth_drug_measures_2009",),
+            initial_prevalence_key="initial_prevalence_hong_kong_registered",
             population_source="Hong Kong residents aged about 10-29, ~2.0 million (assumption); the "
                               "ascertainment factor absorbs the scale, so only trends are identified.",
         ),
@@ -113,6 +134,13 @@ def read_table(name: str) -> tuple[dict[str, str], ...]:
     """Rows of one shipped CSV (``epidemiology``, ``use_patterns``, ``harms``, ``treatment``)."""
     with resources.files("ketasim").joinpath("data", "epi", f"{name}.csv").open(encoding="utf-8") as fh:
         return tuple(csv.DictReader(fh))
+
+
+@functools.cache
+def load_events() -> dict[str, dict]:
+    """Dated policy events with citations (``data/epi/events.yaml``); a fit may estimate their size."""
+    text = resources.files("ketasim").joinpath("data", "epi", "events.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 @functools.cache

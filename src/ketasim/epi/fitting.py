@@ -32,7 +32,7 @@ import xarray as xr
 from scipy import optimize, stats
 
 from ..errors import InputError, unknown
-from .data import SERIES, Series, check_years, load_parameter_table, load_series
+from .data import SERIES, Series, check_years, load_events, load_parameter_table, load_series
 from .model import FLOWS, STATES, EpiParameters, Intervention, run_model
 
 __all__ = ["fit", "Problem", "problem_from_fit", "FIT_ATTR"]
@@ -51,7 +51,38 @@ _EXTRA = {
 }
 
 
+EVENT_PREFIX = "event:"
+
+
+def event_parameter(event: str) -> str:
+    """Name of the fitted factor of a policy event: ``event:<name>:<target>``.
+
+    ``event`` is a key of ``data/epi/events.yaml``, optionally with ``:target`` to let the event act
+    on another target than the file's (e.g. ``hk_youth_drug_measures_2009:quit``).
+    """
+    name, _, target = event.partition(":")
+    events = load_events()
+    if name not in events:
+        raise unknown("event", name, events)
+    target = target or events[name]["target"]
+    from .model import TARGETS
+
+    if target not in TARGETS:
+        raise unknown(f"target of event '{name}'", target, TARGETS)
+    return f"{EVENT_PREFIX}{name}:{target}"
+
+
+def _event_of(param: str) -> tuple[dict, str]:
+    name, target = param[len(EVENT_PREFIX):].split(":")
+    return load_events()[name], target
+
+
 def _row(name: str) -> dict:
+    if name.startswith(EVENT_PREFIX):
+        ev, target = _event_of(name)
+        return {"value": 1.0, "low": ev["factor_low"], "high": ev["factor_high"], "unit": "factor", "tag": "A",
+                "source": f"Fitted: {target} rates x this factor from {ev['start']:g} (ramp {ev['ramp']:g} y); "
+                          f"{ev['description']} Date: {ev['source']}"}
     return _EXTRA[name] if name in _EXTRA else load_parameter_table()[name]
 
 
@@ -74,6 +105,7 @@ class Problem:
     end_year: int = 0
     rtol: float = 1e-6
     initiation_break: float | None = None
+    equilibrium_start: bool = False
     lo: np.ndarray = field(init=False)
     hi: np.ndarray = field(init=False)
 
@@ -94,6 +126,10 @@ class Problem:
         change = vals.pop("initiation_change", None)
         ivs = ((Intervention("initiation", float(change), float(self.initiation_break),
                              label="fitted change point"),) if change is not None else ())
+        for name in [k for k in vals if k.startswith(EVENT_PREFIX)]:
+            ev, target = _event_of(name)
+            ivs += (Intervention(target, float(vals.pop(name)), float(ev["start"]), ramp=float(ev["ramp"]),
+                                 label=name[len(EVENT_PREFIX):], source=ev["source"]),)
         return (self.base.with_rates(**vals) if vals else self.base), float(p0), ivs
 
     def trajectory(self, z: np.ndarray, end_year: int | None = None, interventions=(), breaks=()):
@@ -103,7 +139,7 @@ class Problem:
         return run_model(p, population=spec.model_population, band_years=spec.band_years,
                          start_year=self.start, end_year=end_year or self.end_year,
                          initial_prevalence=p0, interventions=tuple(interventions), rtol=self.rtol,
-                         breaks=tuple(breaks))
+                         breaks=tuple(breaks), equilibrium_start=self.equilibrium_start)
 
     def model_scale(self, tr) -> np.ndarray:
         """The model quantity the series measures, before offsets (per trajectory year)."""
@@ -281,57 +317,160 @@ def _year_offsets(prob: Problem, logm_obs: np.ndarray, m_years: np.ndarray, year
     return off
 
 
-def posterior_draws(prob: Problem, z_hat: np.ndarray, f_hat: float, cov: np.ndarray, box: tuple,
-                    n_draws: int, n_proposals: int, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sampling-importance-resampling from the likelihood with a flat prior on log rates within bounds.
+def _evaluate(prob: Problem, z: np.ndarray, f_hat: float, years: np.ndarray):
+    """(log likelihood relative to the optimum, predicted log series per model year) at z."""
+    logm_obs, tr = prob.obs_model(z)
+    mask = prob.train
+    r = (np.log(prob.series.values[mask]) - logm_obs[mask]) / prob.series.weights[mask]
+    m = prob.model_scale(tr)
+    return -(prob.nll_from_ssr(float(r @ r)) - f_hat), np.log(np.maximum(m, 1e-300)) + _year_offsets(
+        prob, logm_obs, m, years)
 
-    Proposal: an equal mixture of a multivariate t (4 d.o.f.) around the estimate with 1.5^2 x the
-    Laplace covariance and a uniform box around the likelihood intervals (so flat, unidentified
-    directions are explored). Weights = likelihood / proposal density. Returns (draws of z,
-    predicted log series per draw and year, effective sample size of the weights).
+
+def posterior_draws(prob: Problem, z_hat: np.ndarray, f_hat: float, cov: np.ndarray, box: tuple,
+                    n_draws: int, n_proposals: int, rng: np.random.Generator, n_rounds: int = 3
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Adaptive multiple importance sampling (AMIS) from the likelihood, flat prior on log rates in bounds.
+
+    Round 0 proposes from an equal mixture of a multivariate t (4 d.o.f.) around the estimate with
+    1.5^2 x the Laplace covariance and a uniform box around the likelihood intervals (so flat,
+    unidentified directions are explored). Each later round proposes from a t centred on the
+    current weighted mean with the weighted covariance (x 1.2^2), mixed 80/10/10 with the first
+    t and the box (defensive components keep the tails covered). All proposals of all rounds are
+    kept and weighted by likelihood / (sample-size-weighted mixture of every round's density) -
+    the deterministic-mixture weights of Cornuet et al. 2012 (Scand J Stat 39:798-812), which are
+    unbiased and much less variable than per-round weights. ``n_proposals`` model runs in total
+    (a quarter in round 0, the rest shared by later rounds). Returns (draws of z, predicted log
+    series per draw and year, effective sample size 1 / sum w^2 of the normalised weights).
     """
     k = z_hat.size
-    shape = 1.5 ** 2 * cov + 1e-10 * np.eye(k)
-    tdist = stats.multivariate_t(loc=z_hat, shape=shape, df=4, seed=rng)
-    blo, bhi = box
-    n_t = n_proposals // 2
-    Z = np.vstack([np.atleast_2d(tdist.rvs(size=n_t)).reshape(n_t, k),
-                   blo + (bhi - blo) * rng.uniform(size=(n_proposals - n_t, k))])
-    Z[0] = z_hat
-    logq = np.logaddexp(np.log(0.5) + tdist.logpdf(Z), np.log(0.5) - np.sum(np.log(bhi - blo))
-                        + np.where(np.all((Z >= blo) & (Z <= bhi), axis=1), 0.0, -np.inf))
-    inside = np.all((Z >= prob.lo) & (Z <= prob.hi), axis=1)
-    logw = np.full(n_proposals, -np.inf)
-    preds = {}
     years = np.arange(prob.start, prob.end_year + 1)
-    for i in np.flatnonzero(inside):
-        try:
-            logm_obs, tr = prob.obs_model(Z[i])
-        except InputError:
-            continue
-        mask = prob.train
-        r = (np.log(prob.series.values[mask]) - logm_obs[mask]) / prob.series.weights[mask]
-        logw[i] = -(prob.nll_from_ssr(float(r @ r)) - f_hat) - logq[i]
-        m = prob.model_scale(tr)
-        preds[i] = np.log(np.maximum(m, 1e-300)) + _year_offsets(prob, logm_obs, m, years)
-    w = np.exp(logw - logw.max())
-    w /= w.sum()
+    blo, bhi = box
+    log_box = -float(np.sum(np.log(bhi - blo)))
+    t0 = stats.multivariate_t(loc=z_hat, shape=1.5 ** 2 * cov + 1e-10 * np.eye(k), df=4)
+    sizes = [max(n_proposals // 4, 8)]
+    rest = max(n_proposals - sizes[0], 8 * (n_rounds - 1))
+    sizes += [rest // (n_rounds - 1)] * (n_rounds - 1) if n_rounds > 1 else []
+    comps: list[tuple] = []  # (t or None, mixture weights (t, t0, box), size)
+    Z = np.empty((0, k))
+    loglik = np.empty(0)
+    preds: list[np.ndarray | None] = []
+
+    def in_box(x):
+        return np.where(np.all((x >= blo) & (x <= bhi), axis=1), 0.0, -np.inf)
+
+    def log_mix(x):
+        """log of the sample-size-weighted mixture of all rounds' proposal densities."""
+        n_all = sum(c[2] for c in comps)
+        lb = log_box + in_box(x)
+        l0 = t0.logpdf(x).reshape(-1)
+        terms = []
+        for t, (a, b, c), n in comps:
+            parts = [np.log(b) + l0 if b > 0 else None, np.log(c) + lb if c > 0 else None,
+                     np.log(a) + t.logpdf(x).reshape(-1) if a > 0 else None]
+            terms.append(np.log(n / n_all) + np.logaddexp.reduce([q for q in parts if q is not None], axis=0))
+        return np.logaddexp.reduce(terms, axis=0)
+
+    for rnd, n in enumerate(sizes):
+        if rnd == 0:
+            t, mix = None, (0.0, 0.5, 0.5)
+            n_t = n // 2
+            X = np.vstack([np.atleast_2d(t0.rvs(size=n_t, random_state=rng)).reshape(n_t, k),
+                           blo + (bhi - blo) * rng.uniform(size=(n - n_t, k))])
+            X[0] = z_hat
+        else:
+            w = _normalised(loglik - log_mix(Z))
+            mean = w @ Z
+            d = Z - mean
+            c = (d * w[:, None]).T @ d
+            c = 1.2 ** 2 * (c + 1e-8 * np.eye(k))
+            t, mix = stats.multivariate_t(loc=mean, shape=c, df=4), (0.8, 0.1, 0.1)
+            which = rng.choice(3, size=n, p=mix)
+            X = np.empty((n, k))
+            X[which == 0] = np.atleast_2d(t.rvs(size=int((which == 0).sum()), random_state=rng)).reshape(-1, k)
+            X[which == 1] = np.atleast_2d(t0.rvs(size=int((which == 1).sum()), random_state=rng)).reshape(-1, k)
+            X[which == 2] = blo + (bhi - blo) * rng.uniform(size=(int((which == 2).sum()), k))
+        comps.append((t, mix, n))
+        ll = np.full(n, -np.inf)
+        for i in range(n):
+            pred = None
+            if np.all((X[i] >= prob.lo) & (X[i] <= prob.hi)):
+                try:
+                    ll[i], pred = _evaluate(prob, X[i], f_hat, years)
+                except InputError:
+                    pass
+            preds.append(pred)
+        Z = np.vstack([Z, X])
+        loglik = np.concatenate([loglik, ll])
+    w = _normalised(loglik - log_mix(Z))
     ess = float(1.0 / np.sum(w ** 2))
-    idx = rng.choice(n_proposals, size=n_draws, p=w)
+    idx = rng.choice(Z.shape[0], size=n_draws, p=w)
     return Z[idx], np.array([preds[i] for i in idx]), ess
+
+
+def _normalised(logw: np.ndarray) -> np.ndarray:
+    w = np.exp(logw - np.max(logw))
+    return w / w.sum()
+
+
+def leave_one_out(prob: Problem, z_hat: np.ndarray, n_starts: int = 2, seed: int = 0) -> dict:
+    """Leave-one-out cross-validation over the training observations.
+
+    Each observation in turn is dropped, the rates are re-estimated from the others (starting
+    from the full estimate plus ``n_starts - 1`` random starts) and the dropped value predicted
+    (segment offsets re-estimated without it). A point whose segment keeps no other observation
+    (its offset would be unknown) is skipped. Returns per-year predictions and the RMSE of log
+    errors and mean absolute percentage error - a comparison of model structures that, unlike a
+    single held-out tail, uses every observation once as a test point.
+    """
+    s = prob.series
+    idx = np.flatnonzero(prob.train)
+    out = {"year": [], "observed": [], "predicted": []}
+    full_train = prob.train
+    for i in idx:
+        seg_ok = s.spec.kind == "prevalence_percent" and s.segment[i] == 0
+        if not seg_ok and np.sum(full_train & (s.segment == s.segment[i])) < 2:
+            continue
+        prob.train = full_train.copy()
+        prob.train[i] = False
+        try:
+            rng = np.random.default_rng(seed + int(i))
+            best = None
+            for z0 in [z_hat] + _starts(prob, rng, n_starts)[1:]:
+                z, f = _least_squares(prob, z0)
+                if best is None or f < best[1]:
+                    best = (z, f)
+            logm, _ = prob.obs_model(best[0])
+        finally:
+            prob.train = full_train
+        out["year"].append(int(s.years[i]))
+        out["observed"].append(float(s.values[i]))
+        out["predicted"].append(float(np.exp(logm[i])))
+    o, p = np.array(out["observed"]), np.array(out["predicted"])
+    out["rmse_log"] = float(np.sqrt(np.mean(np.log(p / o) ** 2))) if o.size else float("nan")
+    out["mape_percent"] = float(100 * np.mean(np.abs(p - o) / o)) if o.size else float("nan")
+    return out
 
 
 def fit(series: str = "england_wales_16_24_past_year", until: int | None = None, *,
         fitted: tuple[str, ...] | None = None, params: EpiParameters | None = None,
         include_unverified: bool = False, conflict: str = "exclude", intervals: str = "profile",
         level: float = 0.95, n_starts: int = 4, n_draws: int = 200, n_proposals: int = 600, seed: int = 0,
-        initiation_break: int | None = None, data: Series | None = None) -> xr.Dataset:
+        initiation_break: int | None = None, data: Series | None = None, events: tuple[str, ...] | None = None,
+        start_state: str | None = None, cross_validate: bool = False) -> xr.Dataset:
     """Fit the model to a named series up to ``until``; score the held-out years after it.
 
     Returns a Dataset over ``year`` and ``state`` (best-fit trajectory, observations, fitted
     values with a 95% predictive band) and ``parameter`` (estimate and interval), with fit
     quality and out-of-sample error in ``attrs`` (and everything needed by ``project``).
+
+    ``events`` names dated policy events of ``data/epi/events.yaml`` (e.g.
+    ``"uk_ketamine_class_b_2014"``; ``"name:target"`` to act on another target); each adds one
+    fitted factor ``event:<name>:<target>`` on the target's rates from the documented date.
+    ``None`` takes the series' default events that start inside the fitted years (``()`` for none).
+    ``start_state`` is ``"seeded"`` (fitted initial prevalence) or ``"equilibrium"`` (endemic
+    equilibrium of the start rates); the default is the series' own (``SeriesSpec.start_state``).
+    ``cross_validate=True`` adds leave-one-out cross-validation (one refit per observation).
 
     Examples
     --------
@@ -347,10 +486,37 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
                                                   conflict=conflict)
     check_years(s, until)
     spec = s.spec
-    fitted = tuple(fitted) if fitted is not None else spec.fitted
+    start_state = spec.start_state if start_state is None else start_state
+    if start_state not in ("seeded", "equilibrium"):
+        raise unknown("start_state", start_state, ("seeded", "equilibrium"))
+    if fitted is None:  # the series' identified set; initial prevalence fitted iff seeded and not fixed by the table
+        fitted = tuple(n for n in spec.fitted if n != "initial_prevalence")
+        fitted += ("initial_prevalence",) if start_state == "seeded" and not spec.initial_prevalence_key else ()
+    fitted = tuple(fitted)
+    last_fit_year = int(s.years[s.years <= (until or s.years.max())].max())
+    if events is None:
+        events = tuple(e for e in spec.events
+                       if spec.start_year < float(load_events()[e.partition(":")[0]]["start"]) <= last_fit_year)
+    elif isinstance(events, str):
+        events = (events,)
     for name in fitted:
         if name not in _FITTABLE:
             raise unknown("fitted", name, _FITTABLE)
+    if start_state == "equilibrium" and "initial_prevalence" in fitted:
+        raise InputError("fitted includes 'initial_prevalence' but start_state='equilibrium' sets the initial "
+                         "state from the rates; drop it from fitted or use start_state='seeded'.")
+    last_fit_year = int(s.years[s.years <= (until or s.years.max())].max())
+    for ev in events:
+        pname = event_parameter(ev)
+        e = load_events()[ev.partition(":")[0]]
+        if not spec.start_year < float(e["start"]) <= last_fit_year:
+            raise InputError(
+                f"event '{ev}' starts at {e['start']:g}, outside the fitted data of '{s.name}' "
+                f"({spec.start_year}..{last_fit_year}), so its size cannot be estimated; fit later data or "
+                f"leave the event out.")
+        if pname in fitted:
+            raise InputError(f"event '{ev}' is given twice.")
+        fitted = fitted + (pname,)
     if initiation_break is not None:
         lo_y, hi_y = spec.start_year + 1, int(s.years[s.years <= (until or s.years.max())].max())
         if not lo_y <= initiation_break <= hi_y:
@@ -368,7 +534,9 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
             f"fitted has {len(fitted)} rates but only {int((s.years <= (until or s.years.max())).sum())} "
             f"observations of '{s.name}' are in the fit; fit fewer rates or use a later until."
         )
-    prob = Problem(s, fitted, params or EpiParameters.defaults(), until, initiation_break=initiation_break)
+    p0 = float(load_parameter_table()[spec.initial_prevalence_key]["value"]) if spec.initial_prevalence_key else 0.005
+    prob = Problem(s, fitted, params or EpiParameters.defaults(), until, initiation_break=initiation_break,
+                   equilibrium_start=start_state == "equilibrium", initial_prevalence=p0)
     z_hat, f_hat = estimate(prob, n_starts=n_starts, seed=seed)
     H = hessian(prob.nll, z_hat, prob.lo, prob.hi)
     cov, identifiable = laplace_cov(H)
@@ -383,12 +551,13 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
     width = np.maximum(hi_z - lo_z, 0.2)
     box = (np.maximum(lo_z - 0.25 * width, prob.lo), np.minimum(hi_z + 0.25 * width, prob.hi))
     Z, pred, ess = posterior_draws(prob, z_hat, f_hat, cov, box, n_draws, n_proposals, rng)
+    loo = leave_one_out(prob, z_hat, seed=seed) if cross_validate else None
     return _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals,
-                        level, Z, pred, ess, rng, include_unverified, conflict)
+                        level, Z, pred, ess, rng, include_unverified, conflict, loo, n_proposals)
 
 
 def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals, level,
-                 Z, pred, ess, rng, include_unverified, conflict) -> xr.Dataset:
+                 Z, pred, ess, rng, include_unverified, conflict, loo=None, n_proposals=0) -> xr.Dataset:
     from .. import __version__
 
     s, spec = prob.series, prob.series.spec
@@ -469,7 +638,7 @@ def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi
                          {"long_name": "interval runs into the parameter bound (not identified by the data)"}),
             "parameter_unit": ("parameter", np.array(units, dtype=str)),
             "draws": (("draw", "parameter"), np.exp(Z),
-                      {"long_name": "posterior draws (SIR, flat prior on log rates within bounds)"}),
+                      {"long_name": "posterior draws (AMIS, flat prior on log rates within bounds)"}),
             "covariance": (("parameter", "parameter_b"), cov,
                            {"long_name": "Laplace covariance of log parameters"}),
         },
@@ -480,7 +649,8 @@ def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi
         "series": s.name, "until": prob.until, "fitted": list(prob.fitted),
         "z_hat": z_hat.tolist(), "cov": cov.tolist(), "base": prob.base.as_dict(),
         "include_unverified": include_unverified, "conflict": conflict, "sigma": sig,
-        "initiation_break": prob.initiation_break,
+        "initiation_break": prob.initiation_break, "equilibrium_start": prob.equilibrium_start,
+        "initial_prevalence": prob.initial_prevalence,
         "offsets": {int(k): float(off_obs[s.segment == k][0]) for k in np.unique(s.segment)},
         "level": level, "n_draws": int(Z.shape[0]),
     }
@@ -497,11 +667,19 @@ def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi
         "n_test": int((~prob.train).sum()),
         "log_likelihood": float(-f_hat),
         "aic": float(2 * f_hat + 2 * k),
+        "aicc": float(2 * f_hat + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else math.inf)),
+        "bic": float(2 * f_hat + k * math.log(n)),
+        "n_estimated": k,
+        "start_state": "equilibrium" if prob.equilibrium_start else "seeded",
+        "start_state_source": spec.start_state_source if prob.equilibrium_start else "",
+        "events": json.dumps({p: _row(p)["source"] for p in prob.fitted if p.startswith(EVENT_PREFIX)}),
+        "loo_metrics": json.dumps(loo) if loo is not None else "{}",
         "sigma_log": sig,
         "posterior_ess": ess,
+        "posterior_proposals": int(n_proposals),
         "band_meaning": (
-            f"{level:.0%} predictive band: quantiles over posterior draws of the fitted rates (sampling-"
-            "importance-resampling, flat prior on log rates within their bounds) plus log-normal observation "
+            f"{level:.0%} predictive band: quantiles over posterior draws of the fitted rates (adaptive multiple "
+            "importance sampling, flat prior on log rates within their bounds) plus log-normal observation "
             "noise with the fitted sigma; fixed rates held at their table values."),
         "interval_method": intervals,
         "interval_meaning": (
@@ -541,5 +719,6 @@ def problem_from_fit(ds: xr.Dataset) -> tuple[Problem, np.ndarray, np.ndarray, d
         raise unknown("series", st["series"], SERIES)
     s = load_series(st["series"], include_unverified=st["include_unverified"], conflict=st["conflict"])
     prob = Problem(s, tuple(st["fitted"]), EpiParameters(**base), st["until"],
-                   initiation_break=st.get("initiation_break"))
+                   initiation_break=st.get("initiation_break"), equilibrium_start=st.get("equilibrium_start", False),
+                   initial_prevalence=st.get("initial_prevalence", 0.005))
     return prob, np.array(st["z_hat"]), np.array(st["cov"]), st

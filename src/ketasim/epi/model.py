@@ -47,7 +47,7 @@ from .data import load_parameter_table
 
 __all__ = [
     "STATES", "FLOWS", "TARGETS", "EpiParameters", "Intervention", "Trajectory", "run_model",
-    "hazard_from_probability", "steady_user_composition",
+    "hazard_from_probability", "steady_user_composition", "equilibrium_state",
 ]
 
 STATES = ("never", "occasional", "regular", "dependent", "treatment", "abstinent", "former")
@@ -292,12 +292,17 @@ def run_model(
     interventions: tuple[Intervention, ...] = (),
     rtol: float = 1e-8,
     breaks: tuple[float, ...] = (),
+    equilibrium_start: bool = False,
 ) -> Trajectory:
     """Solve the model from ``start_year`` to ``end_year`` (inclusive, annual output).
 
     ``breaks`` are extra times where the integration restarts; a baseline run given the breaks of
     a scenario follows exactly the same solver path until the scenario starts, so that paired
     differences are exactly zero before it.
+
+    ``equilibrium_start=True`` starts from the endemic equilibrium of the rates in force at
+    ``start_year`` (:func:`equilibrium_state`; ``initial_prevalence`` is then ignored). Use it for an epidemic that was already stable
+    when the data begin; it removes the initial prevalence from the fitted parameters.
 
     Examples
     --------
@@ -362,6 +367,8 @@ def run_model(
                 entry, out * P, deaths, mu * (smr - 1) * (D + T), new, e2R, hT, relapse,
                 r["uropathy_regular"] * R + r["uropathy_dependent"] * (D + T)]
 
+    if equilibrium_start:
+        y0 = np.concatenate([equilibrium_state(r0, alpha, population), np.zeros(len(FLOWS))])
     years = np.arange(start_year, end_year + 1)
     t_eval = np.unique(np.concatenate([years, years + 0.5, [end_year + 1.0]]).astype(float))
     breaks = sorted({float(iv.start) for iv in interventions} | {float(iv.end) for iv in interventions
@@ -379,6 +386,50 @@ def run_model(
     net = cum[FLOWS.index("entries")] - cum[FLOWS.index("exits")] - cum[FLOWS.index("deaths")]
     balance = float(np.max(np.abs(total - total[0] - net)))
     return Trajectory(years, states, flows, params.cognitive_dependent, balance)
+
+
+def equilibrium_state(r: dict[str, float], alpha: float, population: float) -> np.ndarray:
+    """Endemic equilibrium (N, O, R, D, T, A, F) of constant rates ``r``, found exactly.
+
+    At equilibrium the user states are linear in the inflow of initiates: u = -M^-1 e_O lambda N*
+    with N* = Lambda / (lambda + alpha + mu) and M the user-transition matrix; so the initiation
+    hazard lambda solves the scalar equation
+    g(lambda) = tau + s (U/P) exp(-q D/U) - lambda = 0 on [tau, tau + s] (U/P <= 1). With tau > 0,
+    g(tau) >= 0 > g(tau + s) and the largest root is the endemic state (it is the stable one when
+    several exist; with tau = 0 and s below threshold it is the drug-free state lambda = 0).
+    """
+    from scipy.optimize import brentq
+
+    if math.isfinite(r["treatment_capacity"]):
+        raise InputError("an equilibrium start needs unlimited treatment_capacity at the start year (the "
+                         f"saturating treatment term has no closed-form equilibrium); got {r['treatment_capacity']:g}.")
+    mu = r["mortality_background"]
+    entry = (alpha + mu) * population
+    x = np.linalg.solve(_linear_matrix(r, alpha), -np.eye(6)[0])  # users per unit inflow of initiates
+    tau, s, q = r["background_initiation"], r["contagion"], r["deterrence"]
+
+    def state(lam):
+        n = entry / (lam + alpha + mu)
+        return n, x * lam * n
+
+    def g(lam):
+        n, u = state(lam)
+        users = u[0] + u[1] + u[2]
+        if users <= 0:
+            return tau - lam
+        return tau + s * users / (n + u.sum()) * math.exp(-q * u[2] / users) - lam
+
+    hi = tau + s
+    if hi <= 0:
+        lam = 0.0
+    else:
+        grid = np.linspace(tau, hi, 65)
+        vals = np.array([g(v) for v in grid])
+        pos = np.flatnonzero((vals[:-1] >= 0) & (vals[1:] < 0))
+        k = int(pos[-1]) if pos.size else 0
+        lam = grid[k] if vals[k] == 0 else brentq(g, grid[k], grid[k + 1], xtol=1e-14, rtol=1e-12)
+    n, u = state(lam)
+    return np.concatenate([[n], u])
 
 
 def _solve(rhs, t0, t1, y0, t_eval, breaks, rtol):
