@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -72,6 +72,24 @@ class ScenarioRequest(Scenario):
     def plain(self) -> Scenario:
         """The same scenario as a :class:`Scenario` (what is hashed, stored and run)."""
         return Scenario.from_dict(self.to_dict(), where="request")
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="the field, as a path: population.n, arms[0].regimen ('body' for the whole)")
+    message: str
+    type: str = ""
+    input: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong, for which field, and what is allowed."""
+
+    error: str = Field(description="'invalid input', 'simulation cost over the limit', 'rate limit', 'not found' ...")
+    message: str
+    detail: list[ErrorDetail] = []
+    ketasim_version: str
+    cost: int | None = None
+    limit: int | None = None
 
 
 def _field(loc) -> str:
@@ -139,8 +157,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "receptor occupancy, circuit, dopamine and outcomes. Request bodies use the scenario-file "
                               "schema. Every response carries `X-Ketasim-Version` and `X-Ketasim-Provenance`.")
     app.state.settings, app.state.store, app.state.pool = settings, store, pool
-    err = {422: {"description": "invalid input: the field, the value and what is allowed"},
-           429: {"description": "rate limit"}, 413: {"description": "request body too large"}}
+    err = {422: {"model": ErrorBody, "description": "invalid input (the field, the value and what is allowed), "
+                                                     "or a simulation cost over the limit"},
+           429: {"model": ErrorBody, "description": "rate limit"},
+           413: {"model": ErrorBody, "description": "request body too large"}}
 
     # --- errors: never a traceback ------------------------------------------
     @app.exception_handler(RequestValidationError)

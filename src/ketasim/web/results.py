@@ -54,11 +54,11 @@ class CostError(InputError):
 
 
 def _num(a: np.ndarray) -> list:
-    """A float array as a JSON list: 6 significant digits (the data are float32), NaN/inf as null."""
+    """A float32 array as a JSON list: 7 significant digits (what float32 holds), NaN/inf as null."""
     flat = np.asarray(a, dtype=np.float64)
     out = []
     for v in flat.tolist():
-        out.append(float(f"{v:.6g}") if math.isfinite(v) else None)
+        out.append(float(f"{v:.7g}") if math.isfinite(v) else None)
     return out
 
 
@@ -135,7 +135,7 @@ def results_json(sc: Scenario, ds: xr.Dataset, summary: pd.DataFrame) -> dict[st
         "n_subjects": int(ds.attrs.get("n_subjects", sc.population.n)),
         "arms": arms,
         "regimens": [str(x) for x in ds["regimen"].values],
-        "time": {"units": "h", "values": _num(ds["time"].values)},
+        "time": {"units": "h", "values": [float(x) for x in ds["time"].values]},
         "quantiles": list(CURVE_QUANTILES),
         "variables": variables,
         "summary": rows,

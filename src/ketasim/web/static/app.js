@@ -115,7 +115,8 @@ function scenarioFromControls() {
     end: `${$("end").value} ${endUnit}`,
     step: `${$("step").value} min`,
     population: person
-      ? {n: 1, seed: 1, weight: num($("weight").value), age: num($("age").value), female_fraction: $("sex").value === "F" ? 1 : 0}
+      ? {n: 1, seed: 1, weight: num($("weight").value), age: num($("age").value), female_fraction: $("sex").value === "F" ? 1 : 0,
+         variability: false}
       : {n: int($("n").value), seed: int($("seed").value), female_fraction: num($("female").value)},
     model: {circuit: $("circuit").value},
     arms: [...$("arms").children].map((el) => {
@@ -241,7 +242,7 @@ function render(res) {
   for (const g of GROUPS) drawPanel(g, res);
   $("bands-note").textContent = res.n_subjects > 1
     ? "Solid lines: median over subjects; dashed: 5th and 95th percentiles."
-    : "One person: the lines are that person's curves.";
+    : "One typical person (no between-subject variability): the lines are that person's curves.";
   renderTable(res);
   renderProvenance(res);
 }
