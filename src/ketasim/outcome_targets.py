@@ -25,6 +25,7 @@ __all__ = ["Target", "TARGETS", "register", "evaluate", "targets_markdown"]
 
 #: Modules whose import registers targets (each layer owner appends its own module name).
 _TARGET_MODULES: tuple[str, ...] = (
+    "ketasim.calibrate_outcomes_behaviour",
 )
 
 
