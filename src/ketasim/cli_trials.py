@@ -69,6 +69,10 @@ def trial(
     parameters: Optional[str] = typer.Option(None, help="One parameter-set id for every arm (default: per arm)."),
     end: Optional[str] = typer.Option(None, help="Override the simulated period, e.g. 7d."),
     step: Optional[str] = typer.Option(None, help="Override the output step, e.g. 10min."),
+    outputs: Optional[str] = typer.Option(None, help="Comma-separated variables to simulate and summarise "
+                                          "(peak_, auc_, final_ per subject), e.g. C_plasma_ketamine,DA_NAc_pct,"
+                                          "dissociation (see `ketasim variables`); default: the scenario's, else "
+                                          "every variable simulate() offers by default."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
 ):
@@ -95,6 +99,14 @@ def trial(
         kw = {"n": rec["n"], "seed": rec["seed"], "chunk_size": rec["chunk_size"]}
         if rec.get("parameters") and parameters is None:
             kw["parameters"] = rec["parameters"]
+        per_arm = rec.get("outputs") or []
+        if outputs is None and per_arm and all(o == per_arm[0] for o in per_arm):   # the variables it ran with
+            kw["outputs"] = tuple(per_arm[0])
+    if outputs is not None:
+        names = tuple(o.strip() for o in outputs.split(",") if o.strip())
+        if not names:
+            _fail("--outputs must name at least one variable, e.g. C_plasma_ketamine,DA_NAc_pct.")
+        kw["outputs"] = names
     for k, v in (("n", n), ("seed", seed), ("chunk_size", chunk_size), ("parameters", parameters)):
         if v is not None:
             kw[k] = v
