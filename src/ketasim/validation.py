@@ -573,6 +573,10 @@ _GATES: dict[str, tuple[str, str, Callable[[dict[str, Any]], float]]] = {
                        lambda s: s.get("curve_max_gmfe_in_scope", math.nan)),
     "min_in_pi90": (">=", "share of in-scope rows inside the 90% prediction interval",
                     lambda s: s["in_pi90_in_scope"]),
+    "min_within_2_calibration": (">=", "share of calibration rows (used to fit a parameter) within 2-fold",
+                                 lambda s: _by_use(s, "calibration", "within_2")),
+    "min_within_2_validation": (">=", "share of held-out validation rows within 2-fold",
+                                lambda s: _by_use(s, "validation", "within_2")),
     "min_bounds_inside_calibration": (">=", "share of calibration facts (used to fit a parameter) reproduced within "
                                       "their interval", lambda s: _by_use(s, "calibration", "bounds_inside")),
     "min_bounds_inside_validation": (">=", "share of held-out validation facts reproduced within their interval",
@@ -604,7 +608,7 @@ def _check_gates(spec: Mapping[str, Any], summary: dict[str, Any], where: str,
             # silently; a user's own file may lack curves or bounds, so there it does not apply.
             passed = not strict
             if not strict:
-                text += " (not applicable: nothing to measure in this file)"
+                text += " (not applicable: nothing to measure in this file or registry)"
         else:
             passed = val >= float(thr) - 1e-12 if op == ">=" else val <= float(thr) + 1e-12
         out.append(GateResult(key, float(val), float(thr), bool(passed), text))
@@ -657,7 +661,9 @@ def validate(layers: Iterable[str] | None = None, *, observations: str | Path | 
         predict = _predictor(spec["predictor"])
         outcome = predict(observations, n_subjects=n_sub, seed=sd, interval=interval)
         summary = _summary(outcome)
-        gates = _check_gates(spec, summary, f"layers.{n}", strict=observations is None)
+        # a registry-backed layer with nothing registered yet has nothing to measure: its gates do not apply
+        empty = outcome.rows.empty and outcome.bounds.empty and outcome.curves.empty
+        gates = _check_gates(spec, summary, f"layers.{n}", strict=observations is None and not empty)
         enforced = bool(spec.get("enforce", True))
         reason = str(spec.get("enforce_reason", "")).strip()
         if not enforced and len(reason) < 20:
@@ -682,6 +688,9 @@ def headline(result: ValidationResult) -> str:
         v = bu.get("validation", {})
         flag = "" if lr.passed else " [gate not met" + ("" if lr.enforced else ", not enforced") + "]"
         n_b = s.get("n_bounds", 0)
+        if not n_b and not s["n_in_scope"] and not s["n_observations"]:
+            parts.append(f"{lr.name.upper()}: no observations registered yet")
+            continue
         if n_b and n_b >= s["n_in_scope"]:
             # a layer judged mainly on published intervals (no fold errors)
             extra = []
