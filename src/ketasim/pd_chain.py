@@ -150,7 +150,7 @@ def _run_factored(pk, rec, circ, da, circuit, factors) -> dict[str, np.ndarray]:
     from .pd_parameters import check_factors, circuit_factors, scaled_dopamine_parameters, scaled_receptor_parameters
 
     first = pk[RECEPTOR_INPUTS[0]]
-    f = check_factors(factors, circuit, first.shape[0] if first.ndim == 2 else None)
+    f = check_factors(factors, circuit, first.shape[0] if first.ndim == 2 else 1)
     out = dict(run_receptors(pk, tuple(rec), parameters=scaled_receptor_parameters(f)))
     if not circ:
         return out
