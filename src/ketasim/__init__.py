@@ -31,6 +31,7 @@ from .regimen_text import parse_regimen  # noqa: E402
 from .io import read_nonmem, write_nonmem  # noqa: E402
 from . import trials  # noqa: E402  (ks.trials.run / sweep / sensitivity)
 from . import epidemiology  # noqa: E402  (ks.epidemiology.fit / project / compare)
+from .behaviour import self_administration  # noqa: E402  (issue 4: the agent chooses its doses)
 
 __all__ = [
     "__version__",
@@ -56,6 +57,7 @@ __all__ = [
     "write_nonmem",
     "trials",
     "epidemiology",
+    "self_administration",
     "default_parameter_set",
     "KetasimError",
     "InputError",
