@@ -33,6 +33,12 @@ def _summary(ds) -> dict:
         "interval_meaning": ds.attrs["interval_meaning"],
         "log_likelihood": ds.attrs["log_likelihood"],
         "aic": ds.attrs["aic"],
+        "aicc": ds.attrs["aicc"],
+        "bic": ds.attrs["bic"],
+        "n_estimated": ds.attrs["n_estimated"],
+        "start_state": ds.attrs["start_state"],
+        "events": json.loads(ds.attrs["events"]),
+        "leave_one_out": json.loads(ds.attrs["loo_metrics"]),
         "sigma_log": ds.attrs["sigma_log"],
         "posterior_ess": ds.attrs["posterior_ess"],
         "fit_quality": json.loads(ds.attrs["train_metrics"]),
@@ -54,13 +60,21 @@ def fit_cmd(
     conflict: str = typer.Option("exclude", help="E&W 2018/19 16-24 conflict: exclude | dhsc | home_office."),
     seed: int = typer.Option(0, help="Seed of the posterior draws."),
     initiation_break: Optional[int] = typer.Option(None, help="Also fit a change of initiation from this year."),
+    event: Optional[list[str]] = typer.Option(None, help="Dated policy event to fit (data/epi/events.yaml; NAME or "
+                                              "NAME:TARGET; repeatable). Default: the series' own events; "
+                                              "'none' for none."),
+    start_state: Optional[str] = typer.Option(None, help="seeded | equilibrium (default: the series' own)."),
+    cross_validate: bool = typer.Option(False, help="Also report leave-one-out cross-validation (one refit per "
+                                        "observation)."),
 ):
     """Fit the model to a series; print rates with intervals, fit quality and out-of-sample error."""
     from .epidemiology import fit
     from .output import atomic_write_bytes, write_netcdf
 
+    events = None if not event else (() if [e.lower() for e in event] == ["none"] else tuple(event))
     ds = fit(series, until, intervals=intervals, include_unverified=include_unverified, conflict=conflict, seed=seed,
-             initiation_break=initiation_break)
+             initiation_break=initiation_break, events=events, start_state=start_state,
+             cross_validate=cross_validate)
     summ = _summary(ds)
     if out is not None:
         write_netcdf(ds, out)
@@ -79,6 +93,11 @@ def fit_cmd(
         typer.echo(f"  out of sample: RMSE {oos['rmse']:.3g}  MAPE {oos['mape_percent']:.1f}%  "
                    f"RMSE(log) {oos['rmse_log']:.3f}  coverage {oos['coverage']:.2f}  "
                    f"(naive MAE {oos['naive_last_value_mae']:.3g})")
+    typer.echo(f"  AIC {summ['aic']:.2f}  BIC {summ['bic']:.2f}  ({summ['n_estimated']} estimated incl. sigma and "
+               f"offsets; start {summ['start_state']})  posterior ESS {summ['posterior_ess']:.0f}")
+    loo = summ["leave_one_out"]
+    if loo:
+        typer.echo(f"  leave-one-out: RMSE(log) {loo['rmse_log']:.3f}  MAPE {loo['mape_percent']:.1f}%")
 
 
 @epi_app.command("project")

@@ -111,3 +111,20 @@ def test_epi_cli_fit_project_report(tmp_path):
     assert res.exit_code == 0, res.output
     text = html.read_text()
     assert text.count("data:image/png;base64,") >= 4 and "Fit quality" in text and "Scenario: tx" in text
+
+
+def test_epi_cli_fit_with_named_event_start_state_and_cross_validation(tmp_path):
+    summ = tmp_path / "hk.json"
+    res = CliRunner().invoke(app, ["epi", "fit", "--series", "hong_kong_registered", "--intervals", "laplace",
+                                   "--event", "hk_youth_drug_measures_2009:treatment_entry", "--cross-validate",
+                                   "--summary", str(summ)])
+    assert res.exit_code == 0, res.output
+    s = json.loads(summ.read_text())
+    assert list(s["parameters"]) == ["contagion", "event:hk_youth_drug_measures_2009:treatment_entry"]
+    assert s["leave_one_out"]["year"] == [2001, 2004, 2008, 2009, 2012]  # 1999 alone in its segment: skipped
+    assert "leave-one-out: RMSE(log)" in res.stdout and "BIC" in res.stdout
+    res = CliRunner().invoke(app, ["epi", "fit", "--intervals", "laplace", "--event", "none", "--start-state",
+                                   "seeded", "--summary", str(summ)])
+    assert res.exit_code == 0, res.output
+    s = json.loads(summ.read_text())
+    assert list(s["parameters"]) == ["contagion", "initial_prevalence"] and s["start_state"] == "seeded"
