@@ -322,7 +322,14 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
     for nm, (lo, hi) in zip(names, fb):
         if not 0 < lo < hi:
             raise InputError(f"bounds of {nm!r} must be scale factors 0 < low < high; got ({lo:g}, {hi:g}).")
-    _metric_variable(output)
+    variables = _metric_variable(output)
+    if pd_names:
+        from ..pd_chain import PD_OUTPUTS
+
+        if not all(v in PD_OUTPUTS for v in variables):
+            raise InputError(f"receptor, circuit and dopamine parameters ({', '.join(pd_names)}) can be varied only "
+                             f"for an output of those layers (peak_/auc_/final_ of occupancy_*, rate_*, "
+                             f"burst_fraction_VTA_DA, DA_*); got output {output!r}.")
     ps_mod = parameter_problem(ps, pk_names)
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in fb]
     problem = _problem(names, log_bounds)
