@@ -277,9 +277,11 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
         Per subject x session: ``infusions``, ``active_presses``, ``timeout_presses``,
         ``daily_intake`` (mg/kg, or mg for flat doses), ``first_hour_infusions``,
         ``value`` (learned Q at session end), ``tolerance`` (at session start),
-        ``DA_peak_pct``; per subject: ``cumulative_dose``; per subject x step
-        (session time): ``DA_NAc_pct``, ``value_step``, ``infusions_step``.
-        ``attrs["regimens"]`` holds each subject's earned regimen as text.
+        ``drug_signal`` (mean D per infusion), ``DA_peak_pct``; per subject:
+        ``cumulative_dose``; per subject x infusion: ``infusion_time`` (h, the earned
+        regimen, see :func:`earned_regimens`); per subject x session x step (the
+        end of each decision step): ``DA_NAc_pct``, ``C_effect_ketamine``,
+        ``value_step``, ``infusions_step``.
 
     Examples
     --------
@@ -329,6 +331,7 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
     tp = tolerance_parameters(species)
     pk_out = list(dict.fromkeys([*BLOCKADE_INPUTS, *BLOCKADE_RATE_INPUTS]))
     pk_out = [o for o in pk_out if o != "C_plasma_norketamine" or "norketamine" in ps.analytes]
+    pk_out.append("C_effect_ketamine")
     dt = p["dt"]
     steps = int(np.ceil(hours / dt - 1e-9))
     edges_rel = np.minimum(np.arange(steps + 1) * dt, hours)
@@ -345,10 +348,11 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
     events: list[list] = [[] for _ in range(N)]
     shape = (N, days)
     rec = {k: np.zeros(shape) for k in ("infusions", "active_presses", "timeout_presses", "first_hour_infusions",
-                                        "value", "tolerance", "DA_peak_pct")}
+                                        "value", "tolerance", "DA_peak_pct", "drug_signal")}
     step_da = np.zeros((N, days, steps))
     step_q = np.zeros((N, days, steps))
     step_inf = np.zeros((N, days, steps))
+    step_ce = np.zeros((N, days, steps))
     empty = [Regimen(()) for _ in range(N)]
 
     def advance(regs, t_end, times_extra=()):
@@ -400,6 +404,7 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
                     j0, j1 = np.searchsorted(times, [t, t + p["tau_reward"]])
                     d = p["kappa"] * rf[i] * max(0.0, da[i, j1] - da[i, j0]) / 100.0
                     q[i] = float(td_update(q[i], d, 0.0, p["alpha"]))
+                    rec["drug_signal"][i, day] += d
                     rec["DA_peak_pct"][i, day] = max(rec["DA_peak_pct"][i, day], da[i, j1])
                 rec["infusions"][i, day] += len(ts)
                 if a - t_s < 1.0 - 1e-9:
@@ -413,6 +418,7 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
             odds = blockade_odds({kk: res[kk][:, jb] for kk in BLOCKADE_RATE_INPUTS if kk in res})
             da_now = da[:, jb]
             step_da[:, day, k] = da[:, jb]
+            step_ce[:, day, k] = res["C_effect_ketamine"][:, jb]
             step_q[:, day, k] = q
             state, t_now = new_state, b
         rec["value"][:, day] = q
@@ -420,6 +426,8 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
             progress(day + 1, days)
 
     amount_unit = "mg/kg" if unit.per_kg else "mg"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signal = np.where(rec["infusions"] > 0, rec["drug_signal"] / np.maximum(rec["infusions"], 1), np.nan)
     intake = rec["infusions"] * unit.amount
     session = np.arange(1, days + 1)
     most = max(1, max(len(ev) for ev in events))
@@ -441,11 +449,15 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
                       "slow tolerance 1 - RF(S) at session start (ketasim.layers.tolerance)"),
         "DA_peak_pct": (("subject", "session"), rec["DA_peak_pct"], "% of baseline",
                         "highest NAc dopamine at the end of a reward window in the session"),
+        "drug_signal": (("subject", "session"), signal, "1",
+                        "mean drug term D per infusion (tolerance-reduced dopamine rise x kappa); NaN: no infusion"),
         "cumulative_dose": (("subject",), intake.sum(axis=1), amount_unit, "drug taken over all sessions"),
         "infusion_time": (("subject", "infusion"), inf_time, "h",
                           "time of each earned infusion from the start of the first session (NaN: none)"),
         "DA_NAc_pct": (("subject", "session", "step_time"), step_da, "% of baseline",
                        "NAc dopamine at the end of each decision step"),
+        "C_effect_ketamine": (("subject", "session", "step_time"), step_ce, "ng/mL",
+                              "effect-site ketamine (S + R) at the end of each decision step"),
         "value_step": (("subject", "session", "step_time"), step_q, "1", "learned value Q after each step"),
         "infusions_step": (("subject", "session", "step_time"), step_inf, "1", "infusions earned in each step"),
     }
