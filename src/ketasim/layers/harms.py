@@ -1,0 +1,257 @@
+"""Chronic harms of repeated use: bladder injury, urinary symptoms, cognitive burden, dependence.
+
+Outcome layer (interface of :mod:`ketasim.outcomes`: ``OUTPUTS``, ``INPUTS``, ``run``). Every
+slow state is driven by *exact* exposure increments between consecutive times of the grid it is
+given: differences of the PK layer's cumulative outputs (``A_eliminated``, mg) and of the exact
+NMDA-blockade integral (:func:`ketasim.layers.exposure.blockade_integral`, occupancy-odds hours).
+Each state is advanced with the closed-form solution of its linear ODE for an input that is
+constant over the interval, so results converge on any grid fine enough for the state's time
+scale (weeks to months) and do not depend on the user's output grid.
+
+Equations (docs/model.md, "Harms"; parameters and sources in ``data/outcomes/harms.yaml``)::
+
+    Bladder (urothelial injury from urinary ketamine + metabolites)
+        dU/dt = f_urine * dA_eliminated/dt                     urinary load, mg
+        dI/dt = dU/dt - k_repair * I                           reversible injury, mg
+        dF/dt = k_fibrosis * I                                 irreversible (fibrotic) part, mg
+        bladder_injury      = (I + F) / S50                    1 = median symptom threshold
+        p_urinary_symptoms  = Phi( ln(bladder_injury) / sigma )
+
+    Cognition (chronic; NMDA-dependent plasticity blocked repeatedly)
+        dB/dt = (x(t) - B) / tau_cog        x = NMDA occupancy odds; B = running mean odds
+        cognitive_burden = B^n / (B50^n + B^n)                 0..1
+
+    Dependence (use disorder; cumulative, not reversed by stopping)
+        dE/dt = (x(t) - E) / tau_dep
+        hazard = h_max * E^n / (E50^n + E^n)
+        p_dependence = 1 - exp(-int hazard dt)
+
+``p_urinary_symptoms`` reads the symptom threshold of a subject as log-normal across people
+(median S50, log-SD sigma): it is the probability that a person with this exposure history has
+lower-urinary-tract symptoms. With the injury state repaired after stopping and the fibrotic
+part not, symptoms partly reverse after stopping, less so after long heavy use.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Mapping
+
+import numpy as np
+import yaml
+from scipy.special import ndtr
+
+from ..errors import InputError
+from .exposure import BLOCKADE_INPUTS, blockade_integral
+
+__all__ = ["OUTPUTS", "INPUTS", "run", "harms_parameters", "COGNITIVE_DOMAINS", "urinary_load",
+           "bladder_states", "p_urinary", "cognitive_burden", "dependence_probability", "filter_mean"]
+
+#: name -> (unit, long name)
+OUTPUTS: dict[str, tuple[str, str]] = {
+    "bladder_injury": ("1", "cumulative urothelial injury state (reversible + fibrotic), in units of the "
+                            "median symptom threshold (1 = half of people have urinary symptoms)"),
+    "p_urinary_symptoms": ("1", "probability of lower-urinary-tract symptoms (ketamine uropathy)"),
+    "cognitive_burden": ("1", "chronic cognitive burden of frequent use, 0-1 (probability of a memory "
+                              "deficit: working/spatial and episodic memory, see COGNITIVE_DOMAINS)"),
+    "p_dependence": ("1", "cumulative probability of developing ketamine use disorder under this pattern"),
+}
+
+#: Upstream variables read: the PK layer's cumulative eliminated amount and the areas of the blockade integral.
+INPUTS: tuple[str, ...] = ("A_eliminated",) + tuple(BLOCKADE_INPUTS)
+
+#: Domains of the chronic cognitive burden and where they are reported (harms.csv).
+COGNITIVE_DOMAINS: dict[str, str] = {
+    "spatial working memory": "Morgan, Muetzelfeldt, Curran 2010 Addiction 105:121 (worse with more use over the "
+                              "year; deficits mainly in frequent users); Morgan et al. 2014 Front Psychiatry 5:149",
+    "pattern recognition memory": "Morgan, Muetzelfeldt, Curran 2010 Addiction 105:121",
+    "episodic (source) memory": "Curran & Monaghan 2001 Addiction 96:749 (frequent vs infrequent users, 3 days "
+                                "after use); Morgan et al. 2004 Drug Alcohol Depend 75:301",
+    "semantic memory": "Curran & Monaghan 2001 Addiction 96:749",
+    "verbal fluency, processing speed, verbal learning": "'Effects of chronic ketamine use on frontal and medial "
+                                                          "temporal cognition' [S] (harms.csv)",
+}
+
+
+def _values(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and "value" in v:
+            out[k] = float(v["value"])
+        elif isinstance(v, dict):
+            out[k] = _values(v)
+    return out
+
+
+@lru_cache(maxsize=1)
+def harms_parameters() -> dict:
+    """Parameter values (floats) from ``data/outcomes/harms.yaml``, checked."""
+    raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "harms.yaml").read_text())
+    p = _values(raw)
+    b, c, d = p["bladder"], p["cognition"], p["dependence"]
+    checks = [("bladder.f_urine", b["f_urine"], 0 < b["f_urine"] <= 1),
+              ("bladder.k_repair", b["k_repair"], b["k_repair"] > 0),
+              ("bladder.k_fibrosis", b["k_fibrosis"], b["k_fibrosis"] >= 0),
+              ("bladder.S50", b["S50"], b["S50"] > 0), ("bladder.sigma", b["sigma"], b["sigma"] > 0),
+              ("cognition.tau", c["tau"], c["tau"] > 0), ("cognition.B50", c["B50"], c["B50"] > 0),
+              ("cognition.hill", c["hill"], c["hill"] > 0),
+              ("dependence.tau", d["tau"], d["tau"] > 0), ("dependence.E50", d["E50"], d["E50"] > 0),
+              ("dependence.hill", d["hill"], d["hill"] > 0), ("dependence.h_max", d["h_max"], d["h_max"] > 0)]
+    for name, v, ok in checks:
+        if not ok:
+            raise InputError(f"harms.yaml: {name} = {v!r} is not allowed (rates, scales and thresholds must be "
+                             "positive; f_urine in (0, 1]; k_fibrosis >= 0).")
+    return p
+
+
+def _grid(times) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(times, float)
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)):
+        raise InputError(f"times must be a non-empty 1-D array of finite hours; got shape {t.shape}.")
+    dt = np.diff(t)
+    if np.any(dt <= 0):
+        raise InputError("times must be strictly increasing.")
+    return t, dt
+
+
+def _cumulative(name: str, a, shape_t: int) -> np.ndarray:
+    x = np.atleast_2d(np.asarray(a, float))
+    if x.shape[-1] != shape_t:
+        raise InputError(f"input {name!r} has {x.shape[-1]} time points; expected {shape_t} (one per time).")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"input {name!r} contains NaN or infinity.")
+    if np.any(np.diff(x, axis=-1) < -1e-9 * (1.0 + np.abs(x[..., 1:]))):
+        raise InputError(f"input {name!r} must be a cumulative (non-decreasing) quantity.")
+    return x
+
+
+def filter_mean(times, cumulative, tau: float) -> np.ndarray:
+    """Running mean ``dB/dt = (x - B)/tau``, B(t0) = 0, of a rate x given by its exact cumulative integral.
+
+    Exact for an input constant over each interval of ``times`` (the interval's mean rate, read
+    from the cumulative integral), vectorised over subjects (rows).
+
+    Parameters
+    ----------
+    times : array_like, shape (n_t,)
+        Hours, strictly increasing.
+    cumulative : array_like, shape (n_subjects, n_t)
+        Cumulative integral of x at each time.
+    tau : float
+        Time constant (h).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_subjects, n_t)
+    """
+    t, dt = _grid(times)
+    X = _cumulative("cumulative", cumulative, t.size)
+    e = np.exp(-dt / tau)
+    rate = np.diff(X, axis=-1) / dt
+    B = np.zeros_like(X)
+    for i in range(dt.size):
+        B[:, i + 1] = B[:, i] * e[i] + rate[:, i] * (1.0 - e[i])
+    return B
+
+
+def urinary_load(a_eliminated: np.ndarray, params: dict | None = None) -> np.ndarray:
+    """Cumulative urinary ketamine + unconjugated metabolites (mg) from the cumulative eliminated ketamine."""
+    p = harms_parameters() if params is None else params
+    return p["bladder"]["f_urine"] * np.asarray(a_eliminated, float)
+
+
+def bladder_states(times, a_eliminated, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Reversible injury I and fibrotic part F (mg of urinary load) on ``times``; both 0 at the first time.
+
+    Exact for a urinary excretion rate constant over each interval:
+    ``I1 = I0 e^{-k dt} + r (1 - e^{-k dt}) / k`` and
+    ``F1 = F0 + k_f [I0 (1 - e^{-k dt})/k + r (dt - (1 - e^{-k dt})/k)/k]``.
+    """
+    p = (harms_parameters() if params is None else params)["bladder"]
+    t, dt = _grid(times)
+    A = _cumulative("A_eliminated", a_eliminated, t.size)
+    dU = np.diff(p["f_urine"] * A, axis=-1)
+    k, kf = p["k_repair"], p["k_fibrosis"]
+    e = np.exp(-k * dt)
+    one_minus = -np.expm1(-k * dt) / k                  # int_0^dt e^{-k s} ds
+    I = np.zeros_like(A)
+    F = np.zeros_like(A)
+    for i in range(dt.size):
+        r = dU[:, i] / dt[i]
+        I[:, i + 1] = I[:, i] * e[i] + r * one_minus[i]
+        F[:, i + 1] = F[:, i] + kf * (I[:, i] * one_minus[i] + r * (dt[i] - one_minus[i]) / k)
+    return I, F
+
+
+def p_urinary(injury: np.ndarray, params: dict | None = None) -> np.ndarray:
+    """Probability of urinary symptoms from ``bladder_injury`` (log-normal symptom threshold)."""
+    p = (harms_parameters() if params is None else params)["bladder"]
+    s = np.asarray(injury, float)
+    with np.errstate(divide="ignore"):
+        z = np.log(s) / p["sigma"]
+    return ndtr(z)
+
+
+def _hill(x: np.ndarray, x50: float, n: float) -> np.ndarray:
+    xn = np.power(np.maximum(x, 0.0) / x50, n)
+    return xn / (1.0 + xn)
+
+
+def cognitive_burden(times, blockade, params: dict | None = None) -> np.ndarray:
+    """Chronic cognitive burden (0-1) from the cumulative NMDA-blockade integral (occupancy-odds h)."""
+    p = (harms_parameters() if params is None else params)["cognition"]
+    B = filter_mean(times, blockade, p["tau"])
+    return _hill(B, p["B50"], p["hill"])
+
+
+def dependence_probability(times, blockade, params: dict | None = None) -> np.ndarray:
+    """Cumulative probability of use disorder from the cumulative NMDA-blockade integral.
+
+    The hazard is integrated with the trapezoid rule on the running-mean state, which varies on
+    the time scale ``tau`` (weeks), so a grid of a day or finer converges.
+    """
+    p = (harms_parameters() if params is None else params)["dependence"]
+    t, dt = _grid(times)
+    E = filter_mean(t, blockade, p["tau"])
+    h = p["h_max"] * _hill(E, p["E50"], p["hill"])
+    H = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(0.5 * (h[:, 1:] + h[:, :-1]) * dt, axis=-1)], axis=-1)
+    return -np.expm1(-H)
+
+
+def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects=None,
+        wanted: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Harms outputs on ``times`` (arrays n_subjects x n_times) from the PK inputs on the same grid.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Hours, strictly increasing; the states are zero at the first time (no prior use).
+    inputs : mapping
+        ``A_eliminated`` (mg, cumulative) and the blockade areas of :data:`INPUTS` (ng*h/mL).
+    subjects : ketasim.population.Population, optional
+        Not used: the harms have no subject-level parameters beyond the PK (kept for the interface).
+    wanted : list of str, optional
+        Outputs to compute (default all of :data:`OUTPUTS`).
+    """
+    wanted = list(OUTPUTS) if wanted is None else [w for w in wanted if w in OUTPUTS]
+    out: dict[str, np.ndarray] = {}
+    if {"bladder_injury", "p_urinary_symptoms"} & set(wanted):
+        if "A_eliminated" not in inputs:
+            raise InputError("the harms layer needs the PK output 'A_eliminated' for the bladder states.")
+        I, F = bladder_states(times, inputs["A_eliminated"])
+        inj = (I + F) / harms_parameters()["bladder"]["S50"]
+        if "bladder_injury" in wanted:
+            out["bladder_injury"] = inj
+        if "p_urinary_symptoms" in wanted:
+            out["p_urinary_symptoms"] = p_urinary(inj)
+    if {"cognitive_burden", "p_dependence"} & set(wanted):
+        if BLOCKADE_INPUTS[0] not in inputs:
+            raise InputError(f"the harms layer needs the PK output {BLOCKADE_INPUTS[0]!r} for the NMDA-blockade "
+                             "integral.")
+        X = np.atleast_2d(blockade_integral(inputs))
+        if "cognitive_burden" in wanted:
+            out["cognitive_burden"] = cognitive_burden(times, X)
+        if "p_dependence" in wanted:
+            out["p_dependence"] = dependence_probability(times, X)
+    return out
