@@ -176,3 +176,24 @@ def test_cli_self_administer_writes_netcdf(tmp_path):
     assert ds["infusions"].shape == (2, 1) and ds.attrs["seed"] == 1
     bad = CliRunner().invoke(app, ["self-administer", "--access", "2 hours weekly", "--days", "1"])
     assert bad.exit_code == 1 and "access must be a daily session length" in bad.output
+
+
+def test_circuit_variant_sets_the_drug_signal():
+    kw = dict(days=1, n=2, rng=np.random.default_rng(4))
+    a = self_administration("1 h daily", "0.5 mg/kg iv", circuit="trn_disinhibition", **kw)
+    b = self_administration("1 h daily", "0.5 mg/kg iv", circuit="cortical_disinhibition",
+                            **{**kw, "rng": np.random.default_rng(4)})
+    assert a.attrs["circuit"] == "trn_disinhibition" and b.attrs["circuit"] == "cortical_disinhibition"
+    assert not np.allclose(a["DA_peak_pct"].values, b["DA_peak_pct"].values)
+
+
+@pytest.mark.slow
+def test_behaviour_calibration_targets_within_band():
+    from ketasim.outcome_targets import evaluate
+
+    df = evaluate(layers=["behaviour"])
+    assert len(df) == 4
+    bad = df[~df["within"]]
+    assert bad.empty, bad[["id", "observed", "low", "high", "model"]].to_string()
+    intake = df.set_index("id").loc["behaviour.sa_infusions_0.5mgkg"]
+    assert intake["fold_error"] < 1.25
