@@ -177,4 +177,7 @@ def targets_markdown(df: pd.DataFrame | None = None) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.stdout.write(targets_markdown())
+    # run as a script this file is __main__; the layers register into the importable module
+    from ketasim.outcome_targets import targets_markdown as _markdown
+
+    sys.stdout.write(_markdown())
