@@ -140,7 +140,7 @@ def test_human_insufflated_runs():
     assert sa.attrs["parameter_sets"] == "kamp_2020_racemic_meta"
     assert sa["daily_intake"].attrs["units"] == "mg"
     gaps = np.diff(sa["infusion_time"].values, axis=1)
-    assert np.all(np.isnan(gaps) | (gaps >= 10 / 60 - 1e-12))      # 10-min minimum interval
+    assert np.all(np.isnan(gaps) | (gaps >= 15 / 60 - 1e-12))      # 15-min minimum interval
 
 
 def test_parsers():
