@@ -1,0 +1,217 @@
+"""Benefit and harm of patterns of use side by side: :func:`compare_patterns` (``ketasim compare-patterns``).
+
+The comparison the review asks for: therapeutic IV ketamine (0.5 mg/kg over 40 min twice weekly),
+esketamine 56 and 84 mg per label (induction, twice weekly for 4 weeks), a recreational weekend
+pattern and a dependent daily pattern (about 3 g/day insufflated), each simulated in the same
+sampled population, summarised on benefit (depression score, response), drug liking, tolerance,
+memory (acute and chronic), bladder and dependence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, unknown
+
+__all__ = ["COMPARE_PATTERNS", "ComparePattern", "compare_patterns", "METRICS", "write_comparison"]
+
+DAY = 24.0
+WEEK = 168.0
+
+
+@dataclass(frozen=True)
+class ComparePattern:
+    """One pattern of use: regimen text (``{weeks}`` is the duration of continuing use) and its source."""
+
+    key: str
+    label: str
+    regimen: str
+    source: str
+
+
+#: The five patterns of the comparison (regimen text; ``{weeks}`` = weeks of continuing use).
+COMPARE_PATTERNS: tuple[ComparePattern, ...] = (
+    ComparePattern("iv_therapeutic", "IV ketamine 0.5 mg/kg, twice weekly x 4 wk",
+                   "0.5 mg/kg iv over 40 min twice weekly for 4 weeks",
+                   "antidepressant.csv / clinical_context.csv: 0.5 mg/kg over 40 min, repeated twice weekly "
+                   "(e.g. Singh et al. 2016 Am J Psychiatry)"),
+    ComparePattern("esketamine_56", "esketamine 56 mg IN, label induction",
+                   "56 mg esketamine intranasal twice weekly for 4 weeks",
+                   "clinical_context.csv: SPRAVATO label induction, 56 mg day 1 then 56 or 84 mg twice weekly "
+                   "for weeks 1-4"),
+    ComparePattern("esketamine_84", "esketamine 84 mg IN, label induction (56 mg day 1)",
+                   "56 mg esketamine intranasal, then after 84 h (84 mg esketamine intranasal twice weekly x 7)",
+                   "clinical_context.csv: SPRAVATO label induction, 56 mg day 1 then 84 mg twice weekly"),
+    ComparePattern("recreational_weekend", "recreational: 4 x 100 mg snorted one night a week",
+                   "(100 mg insufflated every 30 min x 4) weekly for {weeks} weeks",
+                   "use_patterns.csv: per-occasion nasal doses 60-125 mg 'strong' (Erowid/Drugs-Forum, tag U); "
+                   "the issue's example pattern"),
+    ComparePattern("dependent_daily", "dependent: 250 mg snorted hourly x 12, daily (3 g/day)",
+                   "(250 mg insufflated every 1 h x 12) daily for {weeks} weeks",
+                   "use_patterns.csv: dependent inpatients 3.4 g/day (SD 2.7), 75.4% daily (Fan et al. 2015)"),
+)
+
+#: Columns of the comparison: (key, header, unit, outcome variable, statistic, description).
+METRICS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("cmax_week1", "plasma ketamine peak", "ng/mL", "C_plasma_ketamine", "peak_first_week",
+     "mean over subjects of the peak plasma ketamine (S + R) in the first week"),
+    ("madrs_change_d28", "MADRS change day 28", "points", "depression_score", "change_d28",
+     "mean change of the MADRS-like score from baseline at day 28"),
+    ("p_response_d28", "response day 28", "%", "p_response", "d28", "mean probability of response at day 28"),
+    ("drug_liking_peak", "drug liking peak", "VAS above placebo", "drug_liking", "peak_first_week",
+     "mean over subjects of the peak drug liking in the first week (bipolar VAS above placebo)"),
+    ("tolerance_end", "tolerance", "%", "tolerance", "end_use", "mean tolerance at the end of use (% of response lost)"),
+    ("memory_acute_peak", "memory (acute) peak", "%", "memory_impairment", "peak_first_week",
+     "mean peak acute memory impairment in the first week (% of NMDA-dependent plasticity blocked)"),
+    ("cognitive_burden_end", "cognitive burden", "%", "cognitive_burden", "end_use",
+     "mean chronic cognitive burden at the end of use"),
+    ("p_urinary_end", "urinary symptoms", "%", "p_urinary_symptoms", "end_use",
+     "mean probability of urinary symptoms at the end of use"),
+    ("p_dependence_end", "dependence", "%", "p_dependence", "end_use",
+     "mean probability of use disorder at the end of use"),
+)
+_PERCENT = {"p_response", "tolerance", "memory_impairment", "cognitive_burden", "p_urinary_symptoms", "p_dependence"}
+
+
+def _times(end_h: float) -> np.ndarray:
+    """Hourly for the first week (acute peaks), then every 6 h to the end, plus day 28 and the end."""
+    first = np.arange(0.0, WEEK, 0.25)
+    later = np.arange(WEEK, end_h + 1e-9, 6.0)
+    return np.unique(np.r_[first, later, 28 * DAY, end_h])
+
+
+def _stat(ds, var: str, how: str, end_use_h: float) -> float:
+    if var not in ds:
+        return float("nan")
+    x = np.asarray(ds[var].values, float)
+    t = np.asarray(ds["time"].values, float)
+    scale = 100.0 if var in _PERCENT else 1.0
+    if how == "peak_first_week":
+        return scale * float(np.mean(np.max(x[:, t <= WEEK], axis=1)))
+    if how == "d28":
+        return scale * float(np.mean(x[:, np.searchsorted(t, 28 * DAY)]))
+    if how == "change_d28":
+        i = np.searchsorted(t, 28 * DAY)
+        return float(np.mean(x[:, i] - x[:, 0]))
+    if how == "end_use":
+        i = min(np.searchsorted(t, end_use_h), t.size - 1)
+        return scale * float(np.mean(x[:, i]))
+    raise ValueError(how)
+
+
+def _known_outputs() -> set[str]:
+    """Variables :func:`ketasim.simulate` can produce (PK, PD, acute safety and the outcome layers)."""
+    from .layers.pk import PK_OUTPUTS
+    from .layers.safety import SAFETY_OUTPUTS
+    from .pd_chain import PD_OUTPUTS
+
+    names = set(PK_OUTPUTS) | set(PD_OUTPUTS) | set(SAFETY_OUTPUTS)
+    try:
+        from .outcomes import OUTCOME_LAYERS
+    except ImportError:          # the outcome orchestrator not yet in this tree
+        return names
+    for layer in OUTCOME_LAYERS:
+        names |= set(layer.OUTPUTS)
+    return names
+
+
+def _harms_direct(reg, pop, T) -> dict:
+    """Harms outputs from the PK layer's exact cumulative exposures on T (when simulate cannot give them)."""
+    import ketasim as ks
+    from .layers import harms
+
+    ds = ks.simulate(reg, pop, T, outputs=list(harms.INPUTS))
+    return harms.run(T, {k: ds[k].values for k in harms.INPUTS}, pop, list(harms.OUTPUTS))
+
+
+def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=None) -> pd.DataFrame:
+    """Simulate every pattern in the same sampled population and summarise benefit and harm.
+
+    Parameters
+    ----------
+    n : int
+        Subjects (adults 18-65 y, weight log-normal median 70 kg).
+    seed : int
+        Seed of the population (the same subjects take every pattern).
+    weeks : int
+        Weeks of continuing (recreational, dependent) use; the therapeutic courses last 4 weeks.
+        Outcomes at the end of use are read at the end of each pattern's last week.
+    patterns : list of str, optional
+        Keys of :data:`COMPARE_PATTERNS` (default all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pattern: ``pattern``, ``label``, ``regimen``, ``n``, ``seed``, then the
+        :data:`METRICS` columns (population means).
+    """
+    import ketasim as ks
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 100_000:
+        raise InputError(f"n must be a whole number of subjects from 1 to 100000; got {n!r}.")
+    if isinstance(weeks, bool) or not isinstance(weeks, (int, np.integer)) or not 4 <= weeks <= 520:
+        raise InputError(f"weeks must be a whole number of weeks from 4 to 520; got {weeks!r}.")
+    keys = [p.key for p in COMPARE_PATTERNS]
+    chosen = keys if patterns is None else list(patterns)
+    for k in chosen:
+        if k not in keys:
+            raise unknown("patterns", k, keys)
+    known = _known_outputs()
+    wanted = [m[3] for m in METRICS if m[3] in known]
+    pop = ks.sample_population(int(n), np.random.default_rng(int(seed)))
+    rows = []
+    for p in (q for q in COMPARE_PATTERNS if q.key in chosen):
+        text = p.regimen.format(weeks=int(weeks))
+        reg = ks.parse_regimen(text)
+        last = max(e.time + getattr(e, "duration", 0.0) for e in reg.events)
+        end_use = (np.floor(last / WEEK) + 1) * WEEK                 # end of the last week of use
+        T = _times(max(end_use, 28 * DAY))
+        ds = ks.simulate(reg, pop, T, outputs=wanted, scenario=f"compare-patterns {p.key}")
+        from .layers import harms
+
+        if not set(harms.OUTPUTS) <= known:
+            for k, v in _harms_direct(reg, pop, T).items():
+                ds[k] = (("subject", "time"), v)
+        row = {"pattern": p.key, "label": p.label, "regimen": text, "n": int(n), "seed": int(seed)}
+        for key, _h, _u, var, how, _d in METRICS:
+            row[key] = _stat(ds, var, how, end_use)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _html(df: pd.DataFrame) -> str:
+    import html
+
+    head = "".join(f"<th>{html.escape(h)}<br><small>{html.escape(u)}</small></th>" for _k, h, u, *_ in METRICS)
+    body = []
+    for r in df.itertuples():
+        cells = "".join(f"<td>{getattr(r, k):.3g}</td>" for k, *_ in METRICS)
+        body.append(f"<tr><th>{html.escape(r.label)}<br><small><code>{html.escape(r.regimen)}</code></small></th>"
+                    f"{cells}</tr>")
+    notes = "".join(f"<li><b>{html.escape(h)}</b>: {html.escape(d)}</li>" for _k, h, _u, _v, _s, d in METRICS)
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>ketasim compare-patterns</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{text-align:left}</style></head><body>"
+            f"<h1>Benefit and harm by pattern of use</h1><p>{int(df['n'].iloc[0])} simulated adults (seed "
+            f"{int(df['seed'].iloc[0])}); population means.</p>"
+            f"<table><tr><th>pattern</th>{head}</tr>{''.join(body)}</table><ul>{notes}</ul>"
+            "<p>Generated by <code>ketasim compare-patterns</code>; model and sources: docs/model.md, "
+            "docs/outcomes.md.</p></body></html>")
+
+
+def write_comparison(df: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write ``compare_patterns.csv`` and ``compare_patterns.html`` into directory ``out`` (atomically)."""
+    from .output import atomic_write_bytes
+
+    d = Path(out)
+    if d.exists() and not d.is_dir():
+        raise InputError(f"--out must be a directory; {str(d)!r} is a file.")
+    d.mkdir(parents=True, exist_ok=True)
+    paths = [d / "compare_patterns.csv", d / "compare_patterns.html"]
+    atomic_write_bytes(paths[0], df.to_csv(index=False).encode())
+    atomic_write_bytes(paths[1], _html(df).encode())
+    return paths

@@ -1,0 +1,60 @@
+"""ks.compare_patterns / ketasim compare-patterns: the five patterns side by side, written atomically."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ketasim as ks
+from ketasim.cli import main
+from ketasim.compare_patterns import COMPARE_PATTERNS, METRICS, write_comparison
+from ketasim.errors import InputError, UnknownNameError
+
+
+@pytest.fixture(scope="module")
+def table():
+    return ks.compare_patterns(n=6, seed=3, weeks=8)
+
+
+def test_every_pattern_and_metric(table):
+    assert list(table.pattern) == [p.key for p in COMPARE_PATTERNS]
+    for k, *_ in METRICS:
+        assert k in table.columns
+    # harms rise from therapy to recreational to dependent use
+    t = table.set_index("pattern")
+    for k in ("p_urinary_end", "p_dependence_end", "cognitive_burden_end"):
+        assert t.loc["esketamine_84", k] < t.loc["recreational_weekend", k] < t.loc["dependent_daily", k], k
+        assert np.all((t[k] >= 0) & (t[k] <= 100))
+    # esketamine 84 mg exposes more than 56 mg (same subjects)
+    assert t.loc["esketamine_84", "cmax_week1"] > t.loc["esketamine_56", "cmax_week1"]
+
+
+def test_same_seed_same_table(table):
+    again = ks.compare_patterns(n=6, seed=3, weeks=8, patterns=["esketamine_56"])
+    row = table[table.pattern == "esketamine_56"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, row)
+
+
+def test_written_atomically(tmp_path, table):
+    paths = write_comparison(table, tmp_path / "cmp")
+    back = pd.read_csv(paths[0])
+    assert list(back.pattern) == list(table.pattern)
+    np.testing.assert_allclose(back.p_dependence_end, table.p_dependence_end, rtol=1e-12)
+    assert "<table>" in paths[1].read_text() and not list((tmp_path / "cmp").glob(".*tmp*"))
+
+
+def test_bad_arguments():
+    with pytest.raises(InputError, match="n must be"):
+        ks.compare_patterns(n=0)
+    with pytest.raises(InputError, match="weeks"):
+        ks.compare_patterns(n=2, weeks=1)
+    with pytest.raises(UnknownNameError):
+        ks.compare_patterns(n=2, patterns=["weekend"])
+
+
+def test_cli(tmp_path, capsys):
+    rc = main(["compare-patterns", "--n", "3", "--weeks", "4", "--patterns", "esketamine_56,dependent_daily",
+               "--out", str(tmp_path)])
+    assert rc in (0, None)
+    out = capsys.readouterr().out
+    assert "dependent" in out and "urinary" in out
+    assert (tmp_path / "compare_patterns.csv").exists() and (tmp_path / "compare_patterns.html").exists()
