@@ -250,7 +250,7 @@ def run(
 # ``from .cli import app, _guard`` and decorating its commands with ``@app.command()``.
 # Add the module's name here; keep this file to the core commands.
 _COMMAND_MODULES: tuple[str, ...] = ("cli_trials", "cli_scenario", "cli_circuit", "cli_safety", "cli_epi",
-                                     "cli_validate", "cli_web", "cli_behaviour")
+                                     "cli_validate", "cli_web", "cli_behaviour", "cli_outcomes")
 for _mod in _COMMAND_MODULES:
     __import__(f"{__package__}.{_mod}")
 
