@@ -32,6 +32,7 @@ from .io import read_nonmem, write_nonmem  # noqa: E402
 from . import trials  # noqa: E402  (ks.trials.run / sweep / sensitivity)
 from . import epidemiology  # noqa: E402  (ks.epidemiology.fit / project / compare)
 from .behaviour import self_administration  # noqa: E402  (issue 4: the agent chooses its doses)
+from .compare_patterns import compare_patterns  # noqa: E402  (issue 4: benefit and harm by pattern of use)
 
 __all__ = [
     "__version__",
@@ -58,6 +59,7 @@ __all__ = [
     "trials",
     "epidemiology",
     "self_administration",
+    "compare_patterns",
     "default_parameter_set",
     "KetasimError",
     "InputError",
