@@ -39,6 +39,7 @@ def _summary(ds) -> dict:
         "start_state": ds.attrs["start_state"],
         "events": json.loads(ds.attrs["events"]),
         "leave_one_out": json.loads(ds.attrs["loo_metrics"]),
+        "linked_rates": json.loads(ds.attrs.get("linked_rates", "{}")),
         "sigma_log": ds.attrs["sigma_log"],
         "posterior_ess": ds.attrs["posterior_ess"],
         "fit_quality": json.loads(ds.attrs["train_metrics"]),
@@ -66,6 +67,12 @@ def fit_cmd(
     start_state: Optional[str] = typer.Option(None, help="seeded | equilibrium (default: the series' own)."),
     cross_validate: bool = typer.Option(False, help="Also report leave-one-out cross-validation (one refit per "
                                         "observation)."),
+    dependence_from_harms: Optional[str] = typer.Option(None, help="Take regular_to_dependent from the harms "
+                                                        "layer's p_dependence for this use pattern "
+                                                        "(recreational_weekend | dependent_daily)."),
+    uropathy_from_harms: Optional[str] = typer.Option(None, help="Take uropathy_regular from the harms layer's "
+                                                      "p_urinary_symptoms for this use pattern."),
+    harms_years: float = typer.Option(3.0, help="Years of the pattern over which the harms probability is read."),
 ):
     """Fit the model to a series; print rates with intervals, fit quality and out-of-sample error."""
     from .epidemiology import fit
@@ -74,7 +81,8 @@ def fit_cmd(
     events = None if not event else (() if [e.lower() for e in event] == ["none"] else tuple(event))
     ds = fit(series, until, intervals=intervals, include_unverified=include_unverified, conflict=conflict, seed=seed,
              initiation_break=initiation_break, events=events, start_state=start_state,
-             cross_validate=cross_validate)
+             cross_validate=cross_validate, dependence_from_harms=dependence_from_harms,
+             uropathy_from_harms=uropathy_from_harms, harms_years=harms_years)
     summ = _summary(ds)
     if out is not None:
         write_netcdf(ds, out)
@@ -95,6 +103,8 @@ def fit_cmd(
                    f"(naive MAE {oos['naive_last_value_mae']:.3g})")
     typer.echo(f"  AIC {summ['aic']:.2f}  BIC {summ['bic']:.2f}  ({summ['n_estimated']} estimated incl. sigma and "
                f"offsets; start {summ['start_state']})  posterior ESS {summ['posterior_ess']:.0f}")
+    for rate, v in summ["linked_rates"].items():
+        typer.echo(f"  {rate} from the harms layer: {v['value']:.4g} /yr ({v['source']})")
     loo = summ["leave_one_out"]
     if loo:
         typer.echo(f"  leave-one-out: RMSE(log) {loo['rmse_log']:.3f}  MAPE {loo['mape_percent']:.1f}%")

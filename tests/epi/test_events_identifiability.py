@@ -142,3 +142,31 @@ def test_leave_one_out_predicts_noise_free_model_data_exactly():
     assert out["year"] == data.years.tolist()
     assert out["rmse_log"] < 1e-3
     assert prob.train.all()  # the training mask is restored
+
+
+def test_dependence_rate_from_the_harms_layer_is_wired_into_the_fit():
+    """regular_to_dependent = -ln(1 - p_dependence)/3 y of the recreational pattern (harms layer, calibrated
+    to 8.55% after 3 y, GDS 2018 [V]); the same probability read through the calibration module."""
+    from ketasim import calibrate_outcomes_harms as cal
+    from ketasim.epi.linking import rate_from_harms
+
+    r = rate_from_harms("regular_to_dependent", "recreational_weekend", 3.0)
+    p = cal.dependence_recreational() / 100
+    assert r["probability"] == pytest.approx(p, rel=1e-12)
+    assert r["value"] == pytest.approx(-math.log1p(-p) / 3.0, rel=1e-12)
+    assert r["probability"] == pytest.approx(0.0855, abs=0.002)  # the layer's calibration target
+    ds = ks.epidemiology.fit("england_wales_16_24_past_year", dependence_from_harms="recreational_weekend",
+                             uropathy_from_harms="recreational_weekend", **FAST)
+    linked = json.loads(ds.attrs["linked_rates"])
+    assert linked["regular_to_dependent"]["value"] == pytest.approx(r["value"], rel=1e-12)
+    base = json.loads(ds.attrs["epi_fit_json"])["base"]
+    assert base["regular_to_dependent"] == pytest.approx(r["value"], rel=1e-12)
+    assert base["uropathy_regular"] == pytest.approx(linked["uropathy_regular"]["value"], rel=1e-12)
+    # a slower escalation lowers the model's dependence share against the default rates
+    default = ks.epidemiology.fit("england_wales_16_24_past_year", **FAST)
+    assert float(ds.dependence_share[-1]) < float(default.dependence_share[-1])
+    with pytest.raises(ks.InputError, match="pattern must be one of"):
+        ks.epidemiology.fit("england_wales_16_24_past_year", dependence_from_harms="binge", **FAST)
+    with pytest.raises(ks.InputError, match="regular_to_dependent is both fitted and taken from the harms layer"):
+        ks.epidemiology.fit("england_wales_16_24_past_year", fitted=("contagion", "regular_to_dependent"),
+                            dependence_from_harms="recreational_weekend", **FAST)

@@ -457,7 +457,9 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
         include_unverified: bool = False, conflict: str = "exclude", intervals: str = "profile",
         level: float = 0.95, n_starts: int = 4, n_draws: int = 200, n_proposals: int = 600, seed: int = 0,
         initiation_break: int | None = None, data: Series | None = None, events: tuple[str, ...] | None = None,
-        start_state: str | None = None, cross_validate: bool = False) -> xr.Dataset:
+        start_state: str | None = None, cross_validate: bool = False,
+        dependence_from_harms: str | None = None, uropathy_from_harms: str | None = None,
+        harms_years: float = 3.0) -> xr.Dataset:
     """Fit the model to a named series up to ``until``; score the held-out years after it.
 
     Returns a Dataset over ``year`` and ``state`` (best-fit trajectory, observations, fitted
@@ -471,6 +473,11 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
     ``start_state`` is ``"seeded"`` (fitted initial prevalence) or ``"equilibrium"`` (endemic
     equilibrium of the start rates); the default is the series' own (``SeriesSpec.start_state``).
     ``cross_validate=True`` adds leave-one-out cross-validation (one refit per observation).
+    ``dependence_from_harms`` / ``uropathy_from_harms`` name a use pattern of the individual-level
+    harms layer (``"recreational_weekend"``, ``"dependent_daily"``): ``regular_to_dependent`` /
+    ``uropathy_regular`` are then the constant hazards with the layer's ``p_dependence`` /
+    ``p_urinary_symptoms`` after ``harms_years`` of that pattern (:mod:`ketasim.epi.linking`),
+    recorded in the ``linked_rates`` attribute.
 
     Examples
     --------
@@ -535,7 +542,18 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
             f"observations of '{s.name}' are in the fit; fit fewer rates or use a later until."
         )
     p0 = float(load_parameter_table()[spec.initial_prevalence_key]["value"]) if spec.initial_prevalence_key else 0.005
-    prob = Problem(s, fitted, params or EpiParameters.defaults(), until, initiation_break=initiation_break,
+    base = params or EpiParameters.defaults()
+    linked = {}
+    for rate, pattern in (("regular_to_dependent", dependence_from_harms), ("uropathy_regular", uropathy_from_harms)):
+        if pattern is not None:
+            if rate in fitted:
+                raise InputError(f"{rate} is both fitted and taken from the harms layer; drop one.")
+            from .linking import rate_from_harms
+
+            linked[rate] = rate_from_harms(rate, pattern, harms_years)
+    if linked:
+        base = base.with_rates(**{k: v["value"] for k, v in linked.items()})
+    prob = Problem(s, fitted, base, until, initiation_break=initiation_break,
                    equilibrium_start=start_state == "equilibrium", initial_prevalence=p0)
     z_hat, f_hat = estimate(prob, n_starts=n_starts, seed=seed)
     H = hessian(prob.nll, z_hat, prob.lo, prob.hi)
@@ -552,8 +570,10 @@ def fit(series: str = "england_wales_16_24_past_year", until: int | None = None,
     box = (np.maximum(lo_z - 0.25 * width, prob.lo), np.minimum(hi_z + 0.25 * width, prob.hi))
     Z, pred, ess = posterior_draws(prob, z_hat, f_hat, cov, box, n_draws, n_proposals, rng)
     loo = leave_one_out(prob, z_hat, seed=seed) if cross_validate else None
-    return _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals,
-                        level, Z, pred, ess, rng, include_unverified, conflict, loo, n_proposals)
+    ds = _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals,
+                      level, Z, pred, ess, rng, include_unverified, conflict, loo, n_proposals)
+    ds.attrs["linked_rates"] = json.dumps(linked)
+    return ds
 
 
 def _fit_dataset(prob, z_hat, f_hat, cov, identifiable, lo_z, hi_z, at_lo, at_hi, intervals, level,
