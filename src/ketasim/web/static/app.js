@@ -10,7 +10,7 @@ const PREFERRED = {concentration: "C_plasma_ketamine", occupancy: "occupancy_NMD
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  catalog: [], groupOf: {}, result: null, charts: {}, pending: null, timer: null, seq: 0,
+  catalog: [], groupOf: {}, defaultVars: [], result: null, charts: {}, pending: null, timer: null, seq: 0,
   savedId: null, savedFor: null, armSeq: 0,
 };
 window.ketasim = state;  // for tests and the curious
@@ -127,11 +127,10 @@ function scenarioFromControls() {
     }),
   };
   const out = $("outcome").value;
-  const have = state.result ? Object.keys(state.result.variables) : [];
-  if (out && !have.includes(out)) {
-    sc.outputs = {variables: ["C_plasma_ketamine", "occupancy_NMDA", "DA_NAc_pct", out]};
-  } else if (out && state.result && state.result.scenario.outputs) {
-    sc.outputs = state.result.scenario.outputs;  // keep asking for it
+  if (out && !state.defaultVars.includes(out)) {
+    // ask for it explicitly, with plasma ketamine and the receptor-circuit-dopamine chain simulated by default
+    const chain = state.catalog.filter((v) => v.default && v.group !== "concentration" && v.group !== "outcome").map((v) => v.name);
+    sc.outputs = {variables: ["C_plasma_ketamine", ...chain, out]};
   }
   return sc;
 }
@@ -170,7 +169,7 @@ function controlsFromScenario(sc) {
   $("circuit").value = (sc.model && sc.model.circuit) || "best";
   const vars = (sc.outputs && sc.outputs.variables) || [];
   const outcome = vars.find((v) => state.groupOf[v] === "outcome");
-  if (outcome) $("outcome").value = outcome;
+  $("outcome").value = outcome || "";
   $("arms").innerHTML = "";
   for (const arm of (sc.arms || []).slice(0, MAX_ARMS)) {
     const a = parseRegimenText(arm.regimen || "") || {};
@@ -434,11 +433,15 @@ async function init() {
     $("version").textContent = health.ketasim_version;
     state.catalog = vars.variables;
     for (const v of vars.variables) state.groupOf[v.name] = v.group;
+    state.defaultVars = vars.variables.filter((v) => v.default).map((v) => v.name);
     const outSel = $("outcome");
     for (const v of vars.variables.filter((x) => x.group === "outcome")) {
       const o = document.createElement("option"); o.value = v.name; o.textContent = `${v.name} (${v.units || "–"})`; o.title = v.meaning;
       outSel.appendChild(o);
     }
+    // an outcome curve from the start: dissociation if the package offers it, else the first outcome
+    const outs = vars.variables.filter((x) => x.group === "outcome").map((x) => x.name);
+    outSel.value = outs.includes("dissociation") ? "dissociation" : (outs[0] || "");
     const circ = $("circuit"); circ.innerHTML = "";
     for (const h of hyps.hypotheses) {
       const o = document.createElement("option"); o.value = h.id; o.textContent = h.id; o.title = h.description; circ.appendChild(o);

@@ -1,0 +1,143 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against a real ``ketasim serve``.
+
+Load the page, enter a regimen and see the plot change, compare two regimens, save and
+reopen the permalink, download the CSV; every control labelled; no console errors. A
+screenshot is kept as an artifact in ``results/test-artifacts/`` (or ``$KETASIM_ARTIFACTS``).
+Chromium missing fails the test; it never skips.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from ketasim.scenario import Scenario
+
+from .conftest import ARGS, CHROMIUM
+
+ARTIFACTS = Path(os.environ.get("KETASIM_ARTIFACTS", Path(__file__).resolve().parents[2] / "results" / "test-artifacts"))
+
+
+def _peak(page, group: str) -> float:
+    return float(page.get_attribute(f"#plot-{group}", "data-max"))
+
+
+def _wait_sims(page, n: int) -> None:
+    page.wait_for_function(f"Number(document.body.dataset.simulations || 0) >= {n}", timeout=60_000)
+
+
+def _sims(page) -> int:
+    return int(page.evaluate("Number(document.body.dataset.simulations || 0)"))
+
+
+@pytest.mark.slow
+def test_dashboard_in_headless_chromium(server, tmp_path):
+    assert Path(CHROMIUM).is_file(), (f"Chromium is missing at {CHROMIUM}: run `make browser` (installs the Debian "
+                                      "package chromium); the browser test must not be skipped.")
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+
+    def watch(page):
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        # superseded simulate requests are aborted on purpose; downloads end as navigations
+        page.on("requestfailed", lambda q: None if (q.failure or "").endswith("ERR_ABORTED")
+                else problems.append(f"request failed: {q.url[:100]} {q.failure}"))
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+            page = ctx.new_page()
+            watch(page)
+            page.goto(server.url + "/", wait_until="load")
+            _wait_sims(page, 1)
+            assert re.search(r"version \d", page.locator(".meta").inner_text())
+            # every control has a label (keyboard and screen-reader users)
+            unlabelled = page.evaluate("""() => [...document.querySelectorAll('#controls input, #controls select')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id || e.name)""")
+            assert unlabelled == []
+            peak1 = _peak(page, "concentration")
+            assert page.get_attribute("#plot-concentration", "data-variable") == "C_plasma_ketamine"
+            assert page.locator("#plot-concentration canvas").count() == 1
+            # an outcome curve from the start (dissociation, asked for explicitly)
+            assert page.get_attribute("#plot-outcome", "data-variable") == "dissociation"
+            assert _peak(page, "outcome") > 0
+
+            # enter a regimen with the keyboard: double the dose -> the plot changes (linear PK: peak doubles)
+            n = _sims(page)
+            dose = page.locator("#arm1-dose")
+            dose.focus()
+            dose.fill("1")
+            dose.press("Tab")
+            _wait_sims(page, n + 1)
+            page.wait_for_function("document.querySelector('#arm1-regimen').value === '1 mg/kg iv over 40 min'")
+            page.wait_for_function(f"Number(document.querySelector('#plot-concentration').dataset.max) > {peak1 * 1.5}")
+            assert _peak(page, "concentration") == pytest.approx(2 * peak1, rel=1e-5)
+
+            # compare two regimens: add one, make it snorted ketamine
+            n = _sims(page)
+            page.click("#add-arm")
+            page.select_option("#arm2-drug", "racemic")
+            page.select_option("#arm2-route", "insufflated")
+            page.fill("#arm2-dose", "100")
+            page.locator("#arm2-dose").press("Tab")
+            page.wait_for_function("document.querySelector('#arm2-regimen').value === '100 mg insufflated'")
+            page.wait_for_function("document.querySelector('#plot-concentration').dataset.series === '2' && "
+                                   "[...document.querySelectorAll('#br-table thead th')].some(t => t.textContent === '100 mg insufflated')")
+            heads = page.locator("#br-table thead th").all_inner_texts()
+            assert heads[2:] == ["1 mg/kg iv over 40 min", "100 mg insufflated"]
+            assert page.locator("#br-table tbody tr[data-metric='Cmax_ketamine'] td").count() == 3
+            assert not page.locator("#error").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # save -> permalink by content hash
+            page.click("#save")
+            page.wait_for_function("document.querySelector('#permalink').value.includes('/s/')")
+            link = page.input_value("#permalink")
+            sid = link.rsplit("/", 1)[-1]
+            saved = httpx.get(f"{server.url}/api/scenarios/{sid}", timeout=10).json()
+            assert Scenario.from_dict(saved["scenario"]).sha256 == sid
+            assert [a["regimen"] for a in saved["scenario"]["arms"]] == ["1 mg/kg iv over 40 min", "100 mg insufflated"]
+            peak_saved = _peak(page, "concentration")
+
+            # download the CSV
+            with page.expect_download() as dl:
+                page.click("#dl-csv")
+            path = dl.value.path()
+            df = pd.read_csv(io.StringIO(Path(path).read_text()))
+            assert list(df["arm"].unique()) == ["1 mg/kg iv over 40 min", "100 mg insufflated"]
+            assert df["C_plasma_ketamine_median [ng/mL]"].max() == pytest.approx(peak_saved, rel=1e-5)
+
+            # reopen the permalink in a fresh page
+            page2 = ctx.new_page()
+            watch(page2)
+            page2.goto(link, wait_until="load")
+            _wait_sims(page2, 1)
+            assert page2.locator("#arms > fieldset").count() == 2
+            assert page2.input_value("#arm1-regimen") == "1 mg/kg iv over 40 min"
+            assert page2.input_value("#arm1-dose") == "1"
+            assert page2.input_value("#arm2-route") == "insufflated"
+            assert _peak(page2, "concentration") == pytest.approx(peak_saved, rel=1e-9)
+            assert page2.input_value("#outcome") == "dissociation"
+            assert page2.get_attribute("#plot-outcome", "data-variable") == "dissociation"
+
+            # small screens: one column, nothing wider than the viewport
+            page2.set_viewport_size({"width": 420, "height": 900})
+            page2.wait_for_timeout(400)
+            overflow = page2.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, overflow
+            page2.screenshot(path=str(ARTIFACTS / "dashboard-narrow.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, problems
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
