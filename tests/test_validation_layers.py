@@ -165,9 +165,8 @@ def test_safety_layer_calibration_reproduced_and_bp_peak_time_reported():
     out = predict_safety(seed=20261127)
     b = out.bounds.set_index("obs_id")
     assert b.loc[b["used_for"] == "calibration", "inside"].all(), b.loc[~b["inside"], ["predicted", "bound_low"]]
-    # label 5.6 "BP peaks ~40 min": the model's median peak is at 50-60 min (effect-site delay after the
-    # plasma peak at ~44 min), outside 30-50 min: a reported miss
-    assert 50 <= b.loc["SF10", "predicted"] <= 60 and not b.loc["SF10", "inside"]
+    # label 5.6 "BP peaks ~40 min": with the plasma drive the median peak is at the plasma Tmax (~44 min)
+    assert 40 <= b.loc["SF10", "predicted"] <= 48 and b.loc["SF10", "used_for"] == "calibration"
     assert b.loc[["SF09", "SF15", "SF18", "SF19"], "inside"].all()
     r = out.rows.set_index("obs_id")
     # Langsjo's 'up to' maxima at 1959 ng/mL: the recalibrated Emax gives lower mean rises (fold ~0.7)
@@ -214,3 +213,25 @@ def test_epidemiology_out_of_sample():
     ew = val[val.index.str.startswith("england")]
     assert (ew["fold_error"] < 0.5).all()
     assert (r["fold_error"] == r["predicted"] / r["observed"]).all()
+
+
+def test_a_documented_known_miss_is_listed_not_gated(monkeypatch):
+    from ketasim import outcome_targets as ot
+
+    monkeypatch.setattr(ot, "_TARGET_MODULES", ())
+    monkeypatch.setattr(ot, "TARGETS", {})
+    ot.register(ot.Target("harms.a", "harms", "a", "harms.csv: A 2020", 10.0, 5.0, 15.0, "%", lambda: 10.0,
+                          note="calibrated"))
+    ot.register(ot.Target("harms.b", "harms", "b", "harms.csv: B 2020", 10.0, 5.0, 15.0, "%", lambda: 2.0,
+                          note="calibrated; KNOWN MISS: the structure cannot meet it (reason)"))
+    ot.register(ot.Target("harms.c", "harms", "c", "harms.csv: C 2020", 10.0, 5.0, 15.0, "%", lambda: 12.0,
+                          note="validation"))
+    res = validate(["outcomes"])
+    lr = res.layer("outcomes")
+    assert res.passed and lr.summary["n_bounds"] == 2 and lr.summary["n_bounds_out_of_scope"] == 1
+    b = lr.outcome.bounds.set_index("obs_id")
+    assert not b.loc["harms.b", "in_scope"] and "KNOWN MISS" in b.loc["harms.b", "reason"]
+    from ketasim.validation import headline
+
+    assert headline(res) == ("OUTCOMES: 2 of 2 published facts reproduced within their interval "
+                             "(held-out validation facts: 1 of 1; 1 more documented known miss)")

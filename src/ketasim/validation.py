@@ -524,8 +524,13 @@ def _summary(out: LayerOutcome) -> dict[str, Any]:
         b = out.bounds
         if "status" in b:
             b = b[b["status"].astype(str) == "ok"]
+        n_ok = len(b)
+        if "in_scope" in b:
+            # a documented known miss (written reason) is listed but not gated, as a PK row's miss_reason
+            b = b[b["in_scope"].astype(bool)]
         summary["n_bounds"] = int(len(b))
-        summary["n_bounds_not_computable"] = int(len(out.bounds) - len(b))
+        summary["n_bounds_out_of_scope"] = int(n_ok - len(b))
+        summary["n_bounds_not_computable"] = int(len(out.bounds) - n_ok)
         summary["n_bounds_inside"] = int(b["inside"].astype(bool).sum())
         summary["bounds_inside"] = float(b["inside"].astype(bool).mean()) if len(b) else math.nan
         if "used_for" in b:
@@ -698,6 +703,9 @@ def headline(result: ValidationResult) -> str:
                 extra.append(f"held-out validation facts: {v['n_bounds_inside']} of {v['n_bounds']}")
             if s["n_in_scope"]:
                 extra.append(f"{s['n_in_scope']} point values: GMFE {s['gmfe']:.2f}")
+            if s.get("n_bounds_out_of_scope"):
+                extra.append(f"{s['n_bounds_out_of_scope']} more documented known "
+                             f"miss{'es' if s['n_bounds_out_of_scope'] > 1 else ''}")
             parts.append(f"{lr.name.upper()}: {s['n_bounds_inside']} of {n_b} published facts "
                          f"reproduced within their interval" + (f" ({'; '.join(extra)})" if extra else "") + flag)
             continue

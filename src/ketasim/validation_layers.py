@@ -292,7 +292,7 @@ def _cv_at(c_effect_s: float, var: str) -> float:
     from .layers.safety import run_safety
 
     c = np.full((1, 2), float(c_effect_s))
-    out = run_safety(np.array([0.0, 1.0]), {"C_effect_S_ketamine": c, "AUC_effect_S_ketamine": 0 * c},
+    out = run_safety(np.array([0.0, 1.0]), {"C_plasma_S_ketamine": c},
                      np.array([45.0]), None, ["delta_SBP", "delta_DBP", "delta_HR"])
     if var == "map":
         d, s = out["delta_DBP"][0, 0], out["delta_SBP"][0, 0]

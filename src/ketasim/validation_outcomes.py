@@ -2,7 +2,9 @@
 
 ``predict_outcomes`` wraps :func:`ketasim.outcome_targets.evaluate`: every registered outcome
 target (behaviour, antidepressant, harms ...; each layer registers its own module there) becomes
-a published interval (``low``/``high``) judged inside or out. A target whose note starts with
+a published interval (``low``/``high``) judged inside or out; a target outside its band whose note
+documents it as a ``known miss`` (with the reason) is listed but not gated, like a PK row with a
+written ``miss_reason``. A target whose note starts with
 ``validation`` is held out; every other target counts as calibration (the registry's convention
 is to start the note with ``calibrated``; an unmarked target is treated as calibration so that it
 cannot inflate the held-out share).
@@ -58,14 +60,17 @@ def predict_outcomes(observations_path=None, *, n_subjects: int = 200, seed: int
     for _, r in df.iterrows():
         t = TARGETS[r["id"]]
         p = float(r["model"])
+        inside = _inside(p, float(r["low"]), float(r["high"]))
+        # a target its layer documents as a known miss (note says so, with the reason) is listed, not gated
+        known_miss = (not inside) and "known miss" in t.note.lower()
         out.append({"obs_id": r["id"], "kind": r["layer"], "used_for": target_use(t.note), "regimen": "",
                     "parameters": "", "metric": r["description"], "observed": float(r["observed"]),
                     "bound_low": float(r["low"]), "bound_high": float(r["high"]), "predicted": p, "unit": r["unit"],
-                    "inside": _inside(p, float(r["low"]), float(r["high"])),
+                    "inside": inside, "in_scope": not known_miss, "reason": t.note if known_miss else "",
                     "status": "ok" if math.isfinite(p) else "not computable: no value",
                     "statement": r["description"], "citation": r["source"], "tag": "", "note": t.note})
     return LayerOutcome(rows=pd.DataFrame(columns=list(ROW_COLUMNS)),
-                        bounds=pd.DataFrame(out, columns=list(BOUND_COLUMNS)))
+                        bounds=pd.DataFrame(out, columns=[*BOUND_COLUMNS, "in_scope", "reason"]))
 
 
 def predict_epidemiology(observations_path=None, *, n_subjects: int = 200, seed: int = 0,

@@ -1,10 +1,12 @@
 """Acute-safety layer: blood pressure and heart rate rises, plus the acute central effects.
 
-Cardiovascular model (sympathomimetic, effect-site driven, no acute tolerance:
-the label reports blood-pressure rises that peak ~40 min after a dose and last
-~4 h, i.e. they follow the concentration)::
+Cardiovascular model (sympathomimetic, driven by the plasma concentration, no
+acute tolerance: the label reports blood-pressure rises that peak ~40 min after
+a dose, when plasma esketamine peaks, and last ~4 h, i.e. they follow the
+concentration without a measurable delay; see ``t_half_ke0_cv`` in
+``cardiovascular.yaml``)::
 
-    C_cv     = Ce_S + w_R,cv * Ce_R                              ng/mL
+    C_cv     = Cp_S + w_R,cv * Cp_R                              ng/mL
     dSBP     = Emax_SBP * g_age * e^eta_cv * C_cv / (EC50_bp + C_cv)    mmHg
     dDBP     = Emax_DBP *         e^eta_cv * C_cv / (EC50_bp + C_cv)    mmHg
     dHR      = Emax_HR  *         e^eta_cv * C_cv / (EC50_hr + C_cv)    bpm
@@ -37,8 +39,10 @@ CV_OUTPUTS: dict[str, tuple[str, str]] = {
 }
 #: name -> (unit, long name) of every variable this layer can add.
 SAFETY_OUTPUTS: dict[str, tuple[str, str]] = {**CV_OUTPUTS, **ae.ACUTE_OUTPUTS}
-#: PK variables (and their exact integrals) the layer reads.
-PK_INPUTS = ("C_effect_S_ketamine", "C_effect_R_ketamine", "AUC_effect_S_ketamine", "AUC_effect_R_ketamine")
+#: PK variables (and their exact integrals) the layer reads: plasma S/R-ketamine drive blood pressure and heart
+#: rate, effect-site S/R-ketamine (and their integrals) the central effects.
+PK_INPUTS = ("C_plasma_S_ketamine", "C_plasma_R_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine",
+             "AUC_effect_S_ketamine", "AUC_effect_R_ketamine")
 
 #: Plausible resting vitals (they catch unit slips and typos, not patients).
 BASELINE_LIMITS = {"baseline_sbp": (60.0, 250.0), "baseline_dbp": (30.0, 150.0), "baseline_hr": (25.0, 200.0)}
@@ -51,6 +55,10 @@ def cv_parameters() -> dict:
     for k in ("EC50_bp", "EC50_hr"):
         if not p[k] > 0:
             raise InputError(f"cardiovascular.yaml: {k} must be > 0.")
+    if p["t_half_ke0_cv"] != 0.0:
+        raise InputError(f"cardiovascular.yaml: t_half_ke0_cv must be 0 min (the response follows plasma); got "
+                         f"{p['t_half_ke0_cv']:g}. Another delay is not implemented (the PK layer's effect site has "
+                         "its own ke0).")
     return p
 
 
@@ -88,7 +96,8 @@ def run_safety(times: np.ndarray, pk: Mapping[str, np.ndarray], age: np.ndarray,
                extra: Mapping[str, np.ndarray] | None, outputs) -> dict[str, np.ndarray]:
     """Safety outputs on the grid ``times`` from PK arrays (n, len(times)).
 
-    ``pk`` needs :data:`PK_INPUTS` (R-ketamine entries may be missing: zero).
+    ``pk`` needs :data:`PK_INPUTS` (R-ketamine entries may be missing: zero; the plasma entries are needed
+    only for the cardiovascular outputs, the effect-site ones only for the central effects).
     ``age`` (years, n) sets the systolic age factor; ``extra`` may hold the
     standard-normal deviates ``eta_cv`` and ``eta_cns``.
     """
@@ -98,18 +107,13 @@ def run_safety(times: np.ndarray, pk: Mapping[str, np.ndarray], age: np.ndarray,
         from ..errors import unknown
 
         raise unknown("outputs", bad[0], list(SAFETY_OUTPUTS))
-    ce_s = np.asarray(pk["C_effect_S_ketamine"], float)
-    n = ce_s.shape[0]
-    zero = np.zeros_like(ce_s)
-    ce_r = np.asarray(pk.get("C_effect_R_ketamine", zero), float)
-    auc_s = np.asarray(pk["AUC_effect_S_ketamine"], float)
-    auc_r = np.asarray(pk.get("AUC_effect_R_ketamine", zero), float)
-    # exact PK leaves round-off residues of either sign near zero
-    ce_s, ce_r = np.clip(ce_s, 0.0, None), np.clip(ce_r, 0.0, None)
     out: dict[str, np.ndarray] = {}
-    cv = cv_parameters()
     if any(o in CV_OUTPUTS for o in outputs):
-        c = ce_s + cv["w_R"] * ce_r
+        cv = cv_parameters()
+        cp_s = np.clip(np.asarray(pk["C_plasma_S_ketamine"], float), 0.0, None)
+        n = cp_s.shape[0]
+        cp_r = np.clip(np.asarray(pk.get("C_plasma_R_ketamine", np.zeros_like(cp_s)), float), 0.0, None)
+        c = cp_s + cv["w_R"] * cp_r
         m = np.exp(_eta(extra, "eta_cv", n, cv["omega_cv"]))[:, None]
         bp = c / (cv["EC50_bp"] + c)
         if "delta_SBP" in outputs:
@@ -119,6 +123,16 @@ def run_safety(times: np.ndarray, pk: Mapping[str, np.ndarray], age: np.ndarray,
             out["delta_DBP"] = cv["Emax_DBP"] * m * bp
         if "delta_HR" in outputs:
             out["delta_HR"] = cv["Emax_HR"] * m * c / (cv["EC50_hr"] + c)
+    if not any(o in ae.ACUTE_OUTPUTS for o in outputs):
+        return out
+    ce_s = np.asarray(pk["C_effect_S_ketamine"], float)
+    n = ce_s.shape[0]
+    zero = np.zeros_like(ce_s)
+    ce_r = np.asarray(pk.get("C_effect_R_ketamine", zero), float)
+    auc_s = np.asarray(pk["AUC_effect_S_ketamine"], float)
+    auc_r = np.asarray(pk.get("AUC_effect_R_ketamine", zero), float)
+    # exact PK leaves round-off residues of either sign near zero
+    ce_s, ce_r = np.clip(ce_s, 0.0, None), np.clip(ce_r, 0.0, None)
     p = ae.acute_parameters()
     tol = p["tolerance"]
     eta_cns = _eta(extra, "eta_cns", n, p["omega_cns"])

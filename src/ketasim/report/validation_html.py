@@ -257,7 +257,7 @@ def _layer_section(lr) -> str:
         parts.append(f"<h3>Facts outside their interval or not computable ({len(bmiss)})</h3>")
         parts.append(_table(bmiss, [("obs_id", "id"), ("used_for", "used for"), ("predicted", "predicted"),
                                     ("bound_low", "low"), ("bound_high", "high"), ("unit", "unit"),
-                                    ("status", "status"), ("note", "note")]))
+                                    ("status", "status"), ("in_scope", "gated"), ("note", "note")]))
     parts.append("<h3>Every observation</h3>")
     parts.append(_table(out.rows, [("obs_id", "id"), ("study", "study"), ("kind", "kind"), ("used_for", "used for"),
                                    ("route", "route"),
