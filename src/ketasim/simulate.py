@@ -118,7 +118,10 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         Variables to compute and keep (see ``ketasim variables``); default
         :data:`~ketasim.layers.pk.DEFAULT_PK_OUTPUTS` (those the set provides) and
         :data:`~ketasim.pd_chain.DEFAULT_PD_OUTPUTS` (occupancies, rates, dopamine).
-        Only what is asked is computed: PK-only outputs never run the circuit.
+        Only what is asked is computed: PK-only outputs never run the circuit; the
+        acute-safety (``dissociation``, ``delta_SBP`` ...) and outcome variables
+        (``drug_liking``, ``tolerance``, ``depression_score`` ...; :mod:`ketasim.outcomes`)
+        are computed only when named here.
     scenario : str
         Free-text name recorded in the result's attributes.
 
@@ -137,7 +140,11 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     'ng/mL'
     """
     from .acute_safety import simulate_with_safety, wants_safety  # acute-safety outputs (issue 9)
+    from .outcomes import simulate_with_outcomes, wants_outcomes  # outcome layers (issue 4)
 
+    if wants_outcomes(outputs):  # drug_liking, tolerance, depression_score ...: computed only when asked
+        return simulate_with_outcomes(simulate, regimen, population, times, outputs=outputs, parameters=parameters,
+                                      circuit=circuit, scenario=scenario)
     if wants_safety(outputs):  # delta_SBP/DBP/HR, sedation, dissociation: computed only when asked
         return simulate_with_safety(simulate, regimen, population, times, outputs=outputs, parameters=parameters,
                                     circuit=circuit, scenario=scenario)
