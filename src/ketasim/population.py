@@ -62,8 +62,11 @@ class Subject:
         Ancestry covariates used by the Perez-Ruixo 2021 esketamine model.
     cyp2b6 : {"normal", "intermediate", "poor"}
         Metaboliser phenotype (no shipped set has a verified effect yet).
-    baseline_madrs, baseline_sbp : float, optional
-        Baselines used by later layers (depression score, systolic blood pressure).
+    baseline_madrs : float, optional
+        MADRS total (0..60) before treatment, for the depression score; default the
+        documented treatment-resistant value (``ketasim.layers.antidepressant.DEFAULT_BASELINE_MADRS``).
+    baseline_sbp : float, optional
+        Resting systolic blood pressure, mmHg, for the acute-safety layer.
 
     Examples
     --------
@@ -101,7 +104,10 @@ class Subject:
         object.__setattr__(self, "age", a)
         object.__setattr__(self, "sex", sex)
         if self.baseline_madrs is not None:
-            object.__setattr__(self, "baseline_madrs", _num("baseline_madrs", self.baseline_madrs))
+            b = _num("baseline_madrs", self.baseline_madrs)
+            if not 0.0 <= b <= 60.0:
+                raise InputError(f"baseline_madrs must be between 0 and 60 (MADRS total score); got {b:g}.")
+            object.__setattr__(self, "baseline_madrs", b)
         if self.baseline_sbp is not None:
             object.__setattr__(self, "baseline_sbp", _num("baseline_sbp", self.baseline_sbp))
 
