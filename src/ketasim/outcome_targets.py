@@ -27,6 +27,7 @@ __all__ = ["Target", "TARGETS", "register", "evaluate", "targets_markdown"]
 _TARGET_MODULES: tuple[str, ...] = (
     "ketasim.calibrate_outcomes_harms",
     "ketasim.calibrate_outcomes_behaviour",
+    "ketasim.calibrate_outcomes_core",
 )
 
 
