@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import InputError, unknown
 
-__all__ = ["COMPARE_PATTERNS", "ComparePattern", "compare_patterns", "METRICS", "write_comparison"]
+__all__ = ["COMPARE_PATTERNS", "ComparePattern", "compare_patterns", "pattern_outcomes", "METRICS", "write_comparison"]
 
 DAY = 24.0
 WEEK = 168.0
@@ -128,6 +128,28 @@ def _harms_direct(reg, pop, T) -> dict:
     return harms.run(T, {k: ds[k].values for k in harms.INPUTS}, pop, list(harms.OUTPUTS))
 
 
+def pattern_outcomes(regimen, population, *, scenario: str = "", parameters=None, circuit=None) -> dict[str, float]:
+    """The :data:`METRICS` of one regimen in one population (population means), as a dict.
+
+    The outcome variables are simulated by :func:`ketasim.simulate` on an hourly-then-6-hourly
+    grid to the end of the last week of use (at least day 28); "end of use" is that time.
+    """
+    import ketasim as ks
+    from .layers import harms
+
+    reg = ks.parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    known = _known_outputs()
+    wanted = [m[3] for m in METRICS if m[3] in known]
+    last = max(e.time + getattr(e, "duration", 0.0) for e in reg.events)
+    end_use = (np.floor(last / WEEK) + 1) * WEEK                 # end of the last week of use
+    T = _times(max(end_use, 28 * DAY))
+    ds = ks.simulate(reg, population, T, outputs=wanted, scenario=scenario, parameters=parameters, circuit=circuit)
+    if not set(harms.OUTPUTS) <= known:
+        for k, v in _harms_direct(reg, population, T).items():
+            ds[k] = (("subject", "time"), v)
+    return {key: _stat(ds, var, how, end_use) for key, _h, _u, var, how, _d in METRICS}
+
+
 def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=None) -> pd.DataFrame:
     """Simulate every pattern in the same sampled population and summarise benefit and harm.
 
@@ -160,25 +182,12 @@ def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=N
     for k in chosen:
         if k not in keys:
             raise unknown("patterns", k, keys)
-    known = _known_outputs()
-    wanted = [m[3] for m in METRICS if m[3] in known]
     pop = ks.sample_population(int(n), np.random.default_rng(int(seed)))
     rows = []
     for p in (q for q in COMPARE_PATTERNS if q.key in chosen):
         text = p.regimen.format(weeks=int(weeks))
-        reg = ks.parse_regimen(text)
-        last = max(e.time + getattr(e, "duration", 0.0) for e in reg.events)
-        end_use = (np.floor(last / WEEK) + 1) * WEEK                 # end of the last week of use
-        T = _times(max(end_use, 28 * DAY))
-        ds = ks.simulate(reg, pop, T, outputs=wanted, scenario=f"compare-patterns {p.key}")
-        from .layers import harms
-
-        if not set(harms.OUTPUTS) <= known:
-            for k, v in _harms_direct(reg, pop, T).items():
-                ds[k] = (("subject", "time"), v)
         row = {"pattern": p.key, "label": p.label, "regimen": text, "n": int(n), "seed": int(seed)}
-        for key, _h, _u, var, how, _d in METRICS:
-            row[key] = _stat(ds, var, how, end_use)
+        row.update(pattern_outcomes(text, pop, scenario=f"compare-patterns {p.key}"))
         rows.append(row)
     return pd.DataFrame(rows)
 

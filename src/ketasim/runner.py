@@ -571,10 +571,37 @@ def _with_safety(ds: xr.Dataset, sc: Scenario) -> xr.Dataset:
         pop = with_safety_variability(pop, np.random.default_rng([int(sc.population.seed), 9]))
     regs = {arm.name: arm.to_regimen() for arm in sc.arms}
     table = arm_safety_table(regs, pop, parameters=sc.population.parameters)
+    rows = table.loc[[str(a) for a in ds["arm"].values]]
+    return ds.assign({f"safety_{col}": xr.DataArray(rows[col].to_numpy(float), dims=("arm",),
+                                                    attrs={"units": unit, "long_name": meaning})
+                      for col, (unit, meaning) in SAFETY_COLUMNS.items()})
+
+
+#: How many of the run's subjects (the first ones) the benefit-and-harm table uses (keeps ``make run`` fast).
+OUTCOME_SUBJECTS = 100
+
+
+def _with_outcomes(ds: xr.Dataset, sc: Scenario) -> xr.Dataset:
+    """Add per-arm benefit and harm outcomes (``outcome_*`` variables over ``arm``).
+
+    Human populations only. The first :data:`OUTCOME_SUBJECTS` subjects of the run take each
+    arm's regimen; the columns and their statistics are :data:`ketasim.compare_patterns.METRICS`
+    (population means; "end of use" = the end of the last week with a dose).
+    """
+    from .compare_patterns import METRICS, pattern_outcomes
+
+    pop = sample_scenario_population(sc)
+    if pop.species != "human":
+        return ds
+    sub = pop.take(np.arange(min(OUTCOME_SUBJECTS, pop.n)))
+    vals = {arm.name: pattern_outcomes(arm.to_regimen(), sub, scenario=f"{sc.name} {arm.name}",
+                                       parameters=sc.population.parameters, circuit=_circuit(sc))
+            for arm in sc.arms}
     out = ds.copy()
-    for col, (unit, meaning) in SAFETY_COLUMNS.items():
-        out[f"safety_{col}"] = xr.DataArray(table.loc[[str(a) for a in ds["arm"].values], col].to_numpy(float),
-                                            dims=("arm",), attrs={"units": unit, "long_name": meaning})
+    for key, _head, unit, _var, _how, meaning in METRICS:
+        out[f"outcome_{key}"] = xr.DataArray([vals[str(a)][key] for a in ds["arm"].values], dims=("arm",),
+                                             attrs={"units": unit, "long_name": meaning})
+    out.attrs["outcome_subjects"] = int(sub.n)
     return out
 
 
@@ -668,7 +695,7 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
             ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=bar)
     else:
         ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
-    ds = _with_safety(ds, scenario)
+    ds = _with_outcomes(_with_safety(ds, scenario), scenario)
     summary = _summary_frame(ds)
     save_results(ds, summary, out)
     result = RunResult(ds, summary, out)
@@ -690,7 +717,7 @@ def simulate_scenario(scenario: Scenario, *, parameters: str | ParameterSet | No
     if not isinstance(scenario, Scenario):
         raise InputError(f"scenario must be a ketasim.scenario.Scenario; got {type(scenario).__name__}.")
     ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
-    ds = _with_safety(ds, scenario)
+    ds = _with_outcomes(_with_safety(ds, scenario), scenario)
     return ds, _summary_frame(ds)
 
 

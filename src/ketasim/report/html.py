@@ -130,10 +130,16 @@ def _context(ds: xr.Dataset, summary: pd.DataFrame, figures: Sequence[Any]) -> d
                "long_name": ds[v].attrs.get("long_name", v),
                "values": {arm: _fmt(float(x)) for arm, x in zip(arms, ds[v].values)}}
               for v in ds.data_vars if v.startswith("safety_") and ds[v].dims == ("arm",)]
+    outcomes = [{"name": v[len("outcome_"):], "unit": ds[v].attrs.get("units", ""),
+                 "long_name": ds[v].attrs.get("long_name", v),
+                 "values": {arm: _fmt(float(x)) for arm, x in zip(arms, ds[v].values)}}
+                for v in ds.data_vars if v.startswith("outcome_") and ds[v].dims == ("arm",)]
     figs = [{"name": f.name, "title": f.title, "caption": f.caption,
              "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")} for f in figures]
     return {
         "safety": safety,
+        "outcomes": outcomes,
+        "outcome_subjects": int(a.get("outcome_subjects", 0)),
         "title": scenario.get("report", {}).get("title") or f"ketasim — {scenario['name']}",
         "scenario": {"name": scenario["name"], "description": scenario.get("description", "")},
         "scenario_text": a["scenario"],
