@@ -178,7 +178,11 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         valid = set().union(*(pk_variables(ps) for ps in ps_all))
         for o in wanted:
             if o not in valid and o not in PK_OUTPUTS and o not in PD_OUTPUTS:
-                raise unknown("outputs", o, sorted(valid | set(PD_OUTPUTS)))
+                from .layers.safety import SAFETY_OUTPUTS
+                from .outcomes import outcome_variables
+
+                names = valid | set(PD_OUTPUTS) | set(SAFETY_OUTPUTS) | set(outcome_variables())
+                raise unknown("outputs", o, sorted(names))
     cells = pop.n * t.size * len(wanted)
     if cells > MAX_CELLS:
         raise InputError(
