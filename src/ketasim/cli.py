@@ -193,8 +193,10 @@ def variables(fmt: str = typer.Option("table", "--format", help="table | json.")
 
     from .layers.safety import SAFETY_OUTPUTS
 
+    from .outcomes import outcome_variables
+
     rows = [{"name": k, "units": u, "meaning": m}
-            for k, (u, m) in {**PK_OUTPUTS, **PD_OUTPUTS, **SAFETY_OUTPUTS}.items()]
+            for k, (u, m) in {**PK_OUTPUTS, **PD_OUTPUTS, **SAFETY_OUTPUTS, **outcome_variables()}.items()]
     rows.append({"name": "A_<compartment>", "units": "mg", "meaning": "amount in a compartment of the chosen set "
                  "(see `ketasim parameters <id>`)"})
     if fmt == "json":
