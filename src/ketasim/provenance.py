@@ -6,6 +6,7 @@ the report's appendix.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -57,6 +58,14 @@ def _layer_files(layers: Sequence[str]) -> list[tuple[str, Path]]:
 
 def layer_provenance(layers: Sequence[str]) -> list[dict[str, Any]]:
     """Every sourced entry of the parameter files of the layers beyond PK that ran (path, values, tag, source)."""
+    import copy
+
+    return copy.deepcopy(_layer_provenance(tuple(layers)))
+
+
+@lru_cache(maxsize=64)
+def _layer_provenance(layers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Parsed once per set of layers (the package's data files do not change while it runs)."""
     import yaml
 
     out = []
