@@ -708,16 +708,19 @@ def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, parameters: 
 
 
 def simulate_scenario(scenario: Scenario, *, parameters: str | ParameterSet | None = None,
-                      chunk_size: int = 250) -> tuple[xr.Dataset, pd.DataFrame]:
+                      chunk_size: int = 250, tables: bool = True) -> tuple[xr.Dataset, pd.DataFrame]:
     """Simulate a scenario in memory, writing nothing: the results Dataset and its summary table.
 
-    The same numbers as :func:`run_scenario` (same Dataset, acute-safety table included,
-    same ``summary.csv`` rows); used where files are not wanted, e.g. the web API.
+    The same numbers as :func:`run_scenario` (same Dataset, acute-safety and benefit-and-harm
+    tables included, same ``summary.csv`` rows); used where files are not wanted, e.g. the
+    web API. ``tables=False`` leaves out the per-arm acute-safety and benefit-and-harm tables
+    (``safety_*``, ``outcome_*``), which cost more than the curves of a few subjects.
     """
     if not isinstance(scenario, Scenario):
         raise InputError(f"scenario must be a ketasim.scenario.Scenario; got {type(scenario).__name__}.")
     ds = _simulate_scenario(scenario, parameters=parameters, chunk_size=int(chunk_size), progress=None)
-    ds = _with_outcomes(_with_safety(ds, scenario), scenario)
+    if tables:
+        ds = _with_outcomes(_with_safety(ds, scenario), scenario)
     return ds, _summary_frame(ds)
 
 
