@@ -289,6 +289,21 @@ def test_cli_safety_json_and_table():
     assert r.exit_code == 0 and "does not predict death" in r.output and "Monitoring window" in r.output
 
 
+
+def test_cli_safety_population():
+    """--population: the distribution over virtual subjects like the one given, shares with Wilson intervals."""
+    r = CliRunner().invoke(app, ["safety", ESK84, "--age", "68", "--sex", "F", "--population", "60", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    p = json.loads(r.output)["population"]
+    assert p["n"] == 60 and p["window_h_median"] == pytest.approx(2.0)
+    assert p["share_dSBP_ge_40_low"] <= p["share_dSBP_ge_40"] <= p["share_dSBP_ge_40_high"]
+    assert p["peak_dSBP_p05"] < p["peak_dSBP_median"] < p["peak_dSBP_p95"]
+    r = CliRunner().invoke(app, ["safety", ESK84, "--population", "30"])
+    assert r.exit_code == 0 and "virtual subjects like this one" in r.output
+    r = CliRunner().invoke(app, ["safety", ESK84, "--population", "-3"])
+    assert r.exit_code == 1 and "--population must be between 0 and 100000 subjects; got -3." in r.output
+
+
 ERRORS = [
     (lambda: ks.simulate(ESK84, ks.Subject(baseline_sbp=1350), [0, 1], outputs=["delta_SBP"]),
      "baseline_sbp must be between 60 and 250 mmHg (a resting value); got 1350. Check the unit and that systolic "

@@ -26,6 +26,23 @@ def _criteria_arg(text: str):
     return text
 
 
+def _population_summary(regimen: str, subj, n: int, seed: int, criteria, parameters) -> dict:
+    """Population distribution for ``--population``: subjects of the given age and sex, weight log-normal
+    (geometric SD 20%) around the given weight, PK and safety variability, every dose of the regimen."""
+    import numpy as np
+
+    from .acute_safety import arm_safety_table, with_safety_variability
+    from .population import sample_population
+
+    rng = np.random.default_rng(seed)
+    pop = sample_population(n, rng, parameters, weight=(subj.weight, 0.20), age=(subj.age, subj.age),
+                            female_fraction=1.0 if subj.sex == "F" else 0.0)
+    pop = with_safety_variability(pop, np.random.default_rng(seed + 1))
+    row = arm_safety_table({regimen: regimen}, pop, criteria=criteria, first_hours=24.0,
+                           parameters=parameters).iloc[0]
+    return {"n": n, "seed": seed, **{k: float(v) for k, v in row.items()}}
+
+
 def _f(x: float, nd: int = 1) -> str:
     if x == float("inf"):
         return "not within the simulated time"
@@ -46,6 +63,10 @@ def safety(
     step: str = typer.Option("1min", help="Time step, e.g. 1min."),
     parameters: Optional[str] = typer.Option(None, help="Parameter-set id (default by drug, route, age)."),
     fmt: str = typer.Option("table", "--format", help="table | json."),
+    population: int = typer.Option(0, "--population", help="Also simulate N virtual subjects like this one (same age "
+                                   "and sex, weight log-normal around --weight with PK and safety variability): "
+                                   "the distribution of peaks and of the monitoring window, shares with intervals."),
+    seed: int = typer.Option(0, help="Seed of the --population sample."),
 ):
     """Peak BP/HR rises, sedation and dissociation with their times, the monitoring window and which
     criterion sets it, and the exposure against published recreational, anaesthetic and post-mortem levels."""
@@ -60,6 +81,12 @@ def safety(
     s = safety_summary(regimen, subj, criteria=_criteria_arg(criteria),
                        end_h=None if end is None else to_hours(end, "--end"), step_h=to_hours(step, "--step"),
                        baseline_dbp=baseline_dbp, parameters=parameters)
+    if population < 0 or population > 100_000:
+        from .errors import InputError
+
+        raise InputError(f"--population must be between 0 and 100000 subjects; got {population}.")
+    if population:
+        s["population"] = _population_summary(regimen, subj, population, seed, _criteria_arg(criteria), parameters)
     if fmt == "json":
         typer.echo(json.dumps(s, indent=1, default=float))
         return
@@ -97,3 +124,13 @@ def safety(
             mark = "above" if b["share_reaching_low"] >= 0.5 else "below"
         con.print(f"  {mark:>6}  {b['label']}: {rng} ng/mL ({b['matrix']}) [{b['tag']}]")
     con.print(f"[i]{e['caveat']}[/i]")
+    if population:
+        p = s["population"]
+        con.print(f"[b]Population[/b] ({p['n']} virtual subjects like this one, seed {p['seed']}; first day of dosing):")
+        con.print(f"  peak SBP rise {p['peak_dSBP_median']:.1f} mmHg (5-95%: {p['peak_dSBP_p05']:.1f}-"
+                  f"{p['peak_dSBP_p95']:.1f}); SBP rise >= 40 mmHg in {100 * p['share_dSBP_ge_40']:.1f}% "
+                  f"(95% CI {100 * p['share_dSBP_ge_40_low']:.1f}-{100 * p['share_dSBP_ge_40_high']:.1f}%)")
+        con.print(f"  sedated (MOAA/S < 4.5) {100 * p['share_sedated']:.0f}%; lowest MOAA/S median "
+                  f"{p['min_MOAAS_median']:.2f}; peak dissociation median {p['peak_dissociation_median']:.0f}% of max")
+        con.print(f"  monitoring window median {p['window_h_median']:.2f} h (5-95%: {p['window_h_p05']:.2f}-"
+                  f"{p['window_h_p95']:.2f}); longer than the minimum for {100 * p['share_window_over_min']:.1f}%")
