@@ -70,6 +70,18 @@ def test_simulate_typical_person_matches_ks_simulate(client):
     assert {s["id"] for s in prov["parameter_sets"]} >= {"kamp_2020_racemic_meta"}
     assert all(s["citation"] for s in prov["parameter_sets"])
     assert "peak_dSBP_median" in j["safety"] and len(j["safety"]["peak_dSBP_median"]["values"]) == 2
+    assert j["tables"] and j["outcome_subjects"] == 1
+    from ketasim.compare_patterns import METRICS
+
+    for key, _head, unit, _var, _how, _meaning in METRICS:
+        assert j["outcomes"][key]["units"] == unit and len(j["outcomes"][key]["values"]) == 2
+
+
+def test_simulate_without_tables_gives_the_same_curves(client):
+    full = client.post("/api/simulate", json=PERSON).json()
+    fast = client.post("/api/simulate?tables=false", json=PERSON).json()
+    assert fast["variables"] == full["variables"] and fast["summary"] == full["summary"]
+    assert fast["tables"] is False and fast["safety"] == {} and fast["outcomes"] == {}
 
 
 def test_simulate_population_quantiles_are_ordered(client):

@@ -94,6 +94,8 @@ def test_dashboard_in_headless_chromium(server, tmp_path):
             page.wait_for_function("document.querySelector('#arm2-regimen').value === '100 mg insufflated'")
             page.wait_for_function("document.querySelector('#plot-concentration').dataset.series === '2' && "
                                    "[...document.querySelectorAll('#br-table thead th')].some(t => t.textContent === '100 mg insufflated')")
+            page.wait_for_function("document.querySelector('#br-table tbody tr[data-metric=\"outcome_drug_liking_peak\"]') !== null"
+                                   " && document.querySelector('#status').textContent.includes('tables in')", timeout=60_000)
             heads = page.locator("#br-table thead th").all_inner_texts()
             assert heads[2:] == ["1 mg/kg iv over 40 min", "100 mg insufflated"]
             assert page.locator("#br-table tbody tr[data-metric='Cmax_ketamine'] td").count() == 3

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -249,21 +249,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_schema()
 
     # --- simulate -----------------------------------------------------------
-    def _simulate(sc: Scenario, limit: int, where: str):
+    def _simulate(sc: Scenario, limit: int, where: str, tables: bool = True):
         from ..runner import simulate_scenario
 
         check_cost(sc, limit, where)
-        return simulate_scenario(sc)
+        return simulate_scenario(sc, tables=tables)
 
     @app.post("/api/simulate", tags=["simulate"], responses=err)
-    def simulate(scenario: ScenarioRequest, response: Response) -> dict[str, Any]:
-        """Simulate a scenario while the client waits (cost capped): curves, summary, safety table, provenance.
+    def simulate(scenario: ScenarioRequest, response: Response,
+                 tables: bool = Query(True, description="also compute the per-arm acute-safety and benefit-and-harm "
+                                                        "tables (false: curves and per-subject metrics only, faster)"),
+                 ) -> dict[str, Any]:
+        """Simulate a scenario while the client waits (cost capped): curves, summary, per-arm tables, provenance.
 
         Curves are population quantiles (5th, 50th, 95th percentile) per arm over the time grid;
-        for one person (``population.n = 1``) the three are equal.
+        for one person (``population.n = 1``) the three are equal. ``safety`` is the acute-safety
+        table of the first day; ``outcomes`` the benefit-and-harm table (antidepressant response,
+        drug liking, tolerance, memory, urinary and dependence risk) over the first
+        ``outcome_subjects`` subjects.
         """
         sc = scenario.plain()
-        ds, summary = _simulate(sc, settings.max_sim_cost, "POST /api/simulate")
+        ds, summary = _simulate(sc, settings.max_sim_cost, "POST /api/simulate", tables)
         response.headers["X-Ketasim-Provenance"] = provenance_header(ds)
         return results_json(sc, ds, summary)
 

@@ -122,12 +122,14 @@ def results_json(sc: Scenario, ds: xr.Dataset, summary: pd.DataFrame) -> dict[st
     rows = [{k: _jsonable(r[k]) for k in ("arm", "metric", "unit", "median", "p05", "p95")}
             for r in summary.to_dict("records")]
     metric_names = {str(v): ds[v].attrs.get("long_name", "") for v in ds.data_vars if ds[v].dims == ("arm", "subject")}
-    safety = {}
+    per_arm: dict[str, dict[str, Any]] = {"safety": {}, "outcomes": {}}
     for v in ds.data_vars:
-        if str(v).startswith("safety_") and ds[v].dims == ("arm",):
-            safety[str(v)[len("safety_"):]] = {"units": ds[v].attrs.get("units", ""),
-                                                "long_name": ds[v].attrs.get("long_name", ""),
-                                                "values": _num(ds[v].values)}
+        name = str(v)
+        for prefix, key in (("safety_", "safety"), ("outcome_", "outcomes")):
+            if name.startswith(prefix) and ds[v].dims == ("arm",) and ds[v].dtype.kind in "fiu":
+                per_arm[key][name[len(prefix):]] = {"units": ds[v].attrs.get("units", ""),
+                                                    "long_name": ds[v].attrs.get("long_name", ""),
+                                                    "values": _num(ds[v].values)}
     return {
         "ketasim_version": ds.attrs.get("ketasim_version"),
         "scenario_sha256": ds.attrs.get("scenario_sha256"),
@@ -140,7 +142,10 @@ def results_json(sc: Scenario, ds: xr.Dataset, summary: pd.DataFrame) -> dict[st
         "variables": variables,
         "summary": rows,
         "metrics": metric_names,
-        "safety": safety,
+        "tables": bool(per_arm["safety"] or per_arm["outcomes"]),
+        "safety": per_arm["safety"],
+        "outcomes": per_arm["outcomes"],
+        "outcome_subjects": _jsonable(ds.attrs.get("outcome_subjects")),
         "provenance": provenance_summary(ds),
     }
 

@@ -213,15 +213,25 @@ async function runSimulation() {
   state.pending = ctl;
   setStatus("simulating…");
   const t0 = performance.now();
+  const body = JSON.stringify(sc);
   try {
-    const res = await api("/api/simulate", {method: "POST", body: JSON.stringify(sc), signal: ctl.signal});
+    // first the curves (fast), then the per-arm safety and benefit-and-harm tables
+    const res = await api("/api/simulate?tables=false", {method: "POST", body, signal: ctl.signal});
     if (seq !== state.seq) return;
     state.result = res;
     showError(null);
     render(res);
     const ms = Math.round(performance.now() - t0);
-    setStatus(`${res.arms.length} regimen${res.arms.length > 1 ? "s" : ""}, ${res.n_subjects} subject${res.n_subjects > 1 ? "s" : ""}, ${res.time.values.length} time points — ${ms} ms`);
+    const what = `${res.arms.length} regimen${res.arms.length > 1 ? "s" : ""}, ${res.n_subjects} subject${res.n_subjects > 1 ? "s" : ""}, ${res.time.values.length} time points`;
+    setStatus(`${what} — curves in ${ms} ms; computing the benefit and harm table…`);
     document.body.dataset.simulations = String(Number(document.body.dataset.simulations || 0) + 1);
+    const full = await api("/api/simulate", {method: "POST", body, signal: ctl.signal});
+    if (seq !== state.seq) return;
+    state.result = full;
+    renderTable(full);
+    renderProvenance(full);
+    setStatus(`${what} — curves in ${ms} ms, tables in ${Math.round(performance.now() - t0)} ms`);
+    document.body.dataset.tables = String(Number(document.body.dataset.tables || 0) + 1);
   } catch (e) {
     if (e.name === "AbortError") return;
     if (seq !== state.seq) return;
@@ -315,11 +325,12 @@ function drawPanel(group, res) {
 }
 
 function metricGroup(m) {
+  if (m.startsWith("outcome_")) return "Benefit and harm";
   if (m.startsWith("safety_")) return "Acute safety (first day)";
   if (/^(final_|peak_)/.test(m)) {
     const base = m.replace(/^(final_|peak_)/, "");
     const g = state.groupOf[base] || (state.result && state.result.variables[base] && state.result.variables[base].group);
-    if (g === "outcome") return "Outcomes";
+    if (g === "outcome") return "Outcome curves";
     return "Receptors, circuit and dopamine";
   }
   return "Exposure";
@@ -346,22 +357,26 @@ function renderTable(res) {
   for (const r of res.summary) {
     (rows[r.metric] = rows[r.metric] || {unit: r.unit, by: {}}).by[r.arm] = r;
   }
-  for (const [k, s] of Object.entries(res.safety || {})) {
-    rows[`safety_${k}`] = {unit: s.units, by: Object.fromEntries(res.arms.map((a, i) => [a, {median: s.values[i]}])),
-                           long: s.long_name};
+  for (const [prefix, table] of [["outcome_", res.outcomes], ["safety_", res.safety]]) {
+    for (const [k, s] of Object.entries(table || {})) {
+      rows[`${prefix}${k}`] = {unit: s.units, by: Object.fromEntries(res.arms.map((a, i) => [a, {median: s.values[i]}])),
+                               long: s.long_name};
+    }
   }
-  const order = ["Outcomes", "Acute safety (first day)", "Exposure", "Receptors, circuit and dopamine"];
+  const order = ["Benefit and harm", "Outcome curves", "Acute safety (first day)", "Exposure", "Receptors, circuit and dopamine"];
   for (const g of order) {
     const names = Object.keys(rows).filter((m) => metricGroup(m) === g);
     if (!names.length) continue;
     const tr = document.createElement("tr");
     const th = document.createElement("th"); th.colSpan = 2 + res.arms.length; th.scope = "colgroup"; th.className = "group";
-    th.textContent = g; tr.appendChild(th); tbody.appendChild(tr);
+    th.textContent = g === "Benefit and harm" && res.outcome_subjects
+      ? `${g} (means over ${res.outcome_subjects === 1 ? "the subject" : "the first " + res.outcome_subjects + " subjects"})` : g;
+    tr.appendChild(th); tbody.appendChild(tr);
     for (const m of names) {
       const r = rows[m];
       const row = document.createElement("tr");
       row.dataset.metric = m;
-      const th2 = document.createElement("th"); th2.scope = "row"; th2.textContent = m.replace(/^safety_/, "");
+      const th2 = document.createElement("th"); th2.scope = "row"; th2.textContent = m.replace(/^(safety|outcome)_/, "");
       th2.title = r.long || (res.metrics && res.metrics[m]) || "";
       row.appendChild(th2);
       const tu = document.createElement("td"); tu.textContent = r.unit || ""; row.appendChild(tu);
