@@ -117,7 +117,7 @@ def report_html(fits: list[xr.Dataset], *, years: str = "2017..2030", scenarios:
                                                               "interval hits bound (not identified)"]))
         parts.append(f"<p><b>Intervals:</b> {html.escape(fit.attrs['interval_meaning'])}</p>")
         parts.append(f"<p><b>Bands:</b> {html.escape(fit.attrs['band_meaning'])} "
-                     f"Effective sample size of the importance weights: {fit.attrs['posterior_ess']:.0f}.</p>")
+                     f"Effective sample size of the (AMIS) importance weights: {fit.attrs['posterior_ess']:.0f}.</p>")
         mrows = [["in sample (fitted years)", *(f"{tm.get(k, float('nan')):.3g}" for k in
                                                 ("rmse", "mae", "mape_percent", "rmse_log", "coverage"))]]
         if te:
@@ -129,6 +129,12 @@ def report_html(fits: list[xr.Dataset], *, years: str = "2017..2030", scenarios:
         if te:
             parts.append(f"<p>Naive forecast (last fitted value carried forward) MAE: "
                          f"{te['naive_last_value_mae']:.3g}; skill vs naive: {te['skill_vs_naive']:.2f}.</p>")
+        if "bic" in fit.attrs:
+            parts.append(f"<p>Model: start {html.escape(str(fit.attrs.get('start_state', '')))}; "
+                         f"{fit.attrs['n_estimated']} estimated quantities (rates, sigma, offsets); "
+                         f"AIC {fit.attrs['aic']:.2f}, BIC {fit.attrs['bic']:.2f}.</p>")
+            for name, src in json.loads(fit.attrs.get("events", "{}")).items():
+                parts.append(f"<p><b>{html.escape(name)}</b>: {html.escape(src)}</p>")
         parts.append(f"<p>{html.escape(fit.attrs['dependence_share_check'])}</p>")
         excl = json.loads(fit.attrs["excluded_observations"])
         if excl:
