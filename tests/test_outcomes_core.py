@@ -215,3 +215,15 @@ def test_multiweek_population_is_fast():
     ds = ks.simulate("(100 mg insufflated every 30 min x 4) weekly for 12 weeks", pop, t, outputs=CORE)
     assert time.perf_counter() - t0 < 120          # measured ~10 s on a busy 2-core machine
     assert ds["tolerance"].shape == (1000, t.size)
+
+
+def test_cadss_is_a_conversion_of_the_one_dissociation_model():
+    from ketasim.layers.acute_effects import acute_parameters
+
+    t = np.arange(0, 3, 1 / 30)
+    ds = ks.simulate("84 mg esketamine intranasal", ADULT, t, outputs=["dissociation", "dissociation_cadss"])
+    thr = acute_parameters()["dissociation"]["present_threshold"]
+    np.testing.assert_allclose(ds["dissociation_cadss"].values, 4.0 * ds["dissociation"].values / thr, rtol=1e-12)
+    # above CADSS 4 exactly when above the label threshold used by the discharge criteria
+    np.testing.assert_array_equal(ds["dissociation_cadss"].values > 4.0, ds["dissociation"].values > thr)
+    assert ds["dissociation_cadss"].attrs["units"] == "CADSS"
