@@ -150,7 +150,10 @@ def test_openapi_and_docs(client):
     # the scenario-file schema, one model (ScenarioRequest only refuses server file paths)
     assert spec["components"]["schemas"][name]["properties"].keys() == Scenario.model_json_schema()["properties"].keys()
     assert "field" in spec["components"]["schemas"]["ErrorDetail"]["properties"]
-    assert client.get("/api/docs").status_code == 200
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()  # served from the package: works offline
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
 # ---------------------------------------------------------------------------- validation errors: 422, field, range

@@ -139,6 +139,16 @@ def test_dashboard_in_headless_chromium(server, tmp_path):
             overflow = page2.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, overflow
             page2.screenshot(path=str(ARTIFACTS / "dashboard-narrow.png"), full_page=True)
+
+            # the API docs render from the package (no CDN)
+            page3 = ctx.new_page()
+            watch(page3)
+            outside: list[str] = []
+            page3.on("request", lambda q: None if q.url.startswith((server.url, "data:")) else outside.append(q.url))
+            page3.goto(server.url + "/api/docs", wait_until="load")
+            page3.wait_for_selector(".swagger-ui .opblock-tag", timeout=30_000)
+            assert "/api/simulate" in page3.content()
+            assert outside == []
         finally:
             browser.close()
     assert not problems, problems

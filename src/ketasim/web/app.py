@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool.shutdown()
         store.engine.dispose()
 
-    app = FastAPI(title="ketasim", version=__version__, lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title="ketasim", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json",
                   description="HTTP API of ketasim: simulate ketamine regimens from dose to blood and brain levels, "
                               "receptor occupancy, circuit, dopamine and outcomes. Request bodies use the scenario-file "
@@ -370,6 +370,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(404, "not found", f"run {rid} has no {name}")
         return FileResponse(path, media_type=RUN_FILES[name], filename=f"{rid}-{name}",
                             headers={"X-Ketasim-Provenance": f"run {rid}; scenario sha256 {r['scenario_id']}"})
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI, served from the package (swagger-ui-dist 5.35.0, Apache-2.0): works offline."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="ketasim API",
+                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
 
     # --- the page -----------------------------------------------------------
     index = (STATIC / "index.html").read_text(encoding="utf-8")
