@@ -56,3 +56,14 @@ def test_calibration_lindefors_1997_rat_daily_7_days():
     """Rat 25 mg/kg i.p. daily: acute PFC DA response almost abolished after 7 days (target 0.9, 0.8-1.0)."""
     k_fit = tol.calibrate_k_in()
     assert tol.tolerance_parameters("rat")["k_in"] == pytest.approx(k_fit, rel=2e-3)
+
+
+def test_recovers_with_abstinence_rat():
+    import ketasim as ks
+
+    rat = ks.Subject(weight=0.3, species="rat", age=0.25)
+    t = np.array([0.0, 168.0, 336.0])
+    tl = ks.simulate("25 mg/kg ip daily for 7 days", rat, t, outputs=["tolerance"])["tolerance"].values[0]
+    S = tl / (1 - tl)
+    assert tl[1] > 0.8                                    # nearly abolished response after a week of dosing
+    assert S[2] / S[1] == pytest.approx(0.5, abs=0.01)     # 7-day recovery half-life once dosing stops
