@@ -113,6 +113,7 @@ def test_epi_cli_fit_project_report(tmp_path):
     assert text.count("data:image/png;base64,") >= 4 and "Fit quality" in text and "Scenario: tx" in text
 
 
+@pytest.mark.slow
 def test_epi_cli_fit_with_named_event_start_state_and_cross_validation(tmp_path):
     summ = tmp_path / "hk.json"
     res = CliRunner().invoke(app, ["epi", "fit", "--series", "hong_kong_registered", "--intervals", "laplace",

@@ -144,6 +144,7 @@ def test_leave_one_out_predicts_noise_free_model_data_exactly():
     assert prob.train.all()  # the training mask is restored
 
 
+@pytest.mark.slow
 def test_dependence_rate_from_the_harms_layer_is_wired_into_the_fit():
     """regular_to_dependent = -ln(1 - p_dependence)/3 y of the recreational pattern (harms layer, calibrated
     to 8.55% after 3 y, GDS 2018 [V]); the same probability read through the calibration module."""

@@ -18,7 +18,12 @@ Estimation: Nelder-Mead from several starts, then a polish. Intervals:
   observations they are approximate. An interval that runs into the parameter's bound is
   reported as such (``at_bound``): the data do not identify that rate.
 * ``"laplace"``: Gaussian approximation of the log-likelihood at the optimum (inverse Hessian
-  in log space) - faster, and what projections sample from in either case.
+  in log space) - faster; it also seeds the posterior sampler.
+
+Posterior draws (bands, projections): adaptive multiple importance sampling, :func:`posterior_draws`.
+Dated policy events (``data/epi/events.yaml``) enter as fitted factors on a target's rates from
+their documented date (:func:`event_parameter`). Model comparison: AIC, AICc, BIC and optional
+leave-one-out cross-validation (:func:`leave_one_out`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ alongside (entries, exits, deaths, excess deaths, initiations, new dependence, t
 entries, relapses, new uropathy cases), so that
 ``P(t) - P(t0) = entries - exits - deaths`` holds to solver tolerance (a test).
 
+Initial state: either seeded (past-year users = ``initial_prevalence`` x P_ref in the quasi-steady
+composition of the start rates) or, with ``equilibrium_start=True``, the exact endemic equilibrium
+of the start rates (:func:`equilibrium_state`).
+
 Solver: :func:`scipy.integrate.solve_ivp` (RK45, rtol 1e-8). The contagion term makes the
 system nonlinear, so there is no exact propagator as in the PK layer; the system is small
 (16 equations) and not stiff (fastest rate ~ treatment exit, 2-12 /yr, over decades), so an
