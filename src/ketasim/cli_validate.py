@@ -46,8 +46,14 @@ def _table(result) -> str:
         con.print(tab)
         con.print(f"{s['n_in_scope']} observations in scope from {s['n_studies_in_scope']} studies; "
                   f"{s['n_out_of_scope']} documented out of scope (see the report); "
-                  f"{s.get('n_bounds', 0)} plausibility bounds; {s.get('n_curves_in_scope', 0)} digitised curves gated "
+                  f"{s.get('n_bounds_inside', 0)} of {s.get('n_bounds', 0)} published intervals met "
+                  f"({s.get('n_bounds_not_computable', 0)} not computable, {s.get('n_bounds_out_of_scope', 0)} "
+                  f"documented known misses); {s.get('n_curves_in_scope', 0)} digitised curves gated "
                   f"of {s.get('n_curves', 0)}.")
+        bu = s.get("by_use", {})
+        con.print("By use: " + "; ".join(
+            f"{u}: {d.get('n_rows', 0)} rows (GMFE {_g(d.get('gmfe', float('nan')))}), "
+            f"{d.get('n_bounds_inside', 0)} of {d.get('n_bounds', 0)} intervals met" for u, d in bu.items()))
         gates = Table(title=f"gates: {lr.name}" + ("" if lr.enforced else f" (reported, not enforced: {lr.enforce_reason})"))
         for c in ("gate", "value", "threshold", "result"):
             gates.add_column(c)
@@ -77,8 +83,9 @@ def validate(
     fmt: str = typer.Option("table", "--format", help="table | json."),
     out: Optional[Path] = typer.Option(None, help="Write the table or JSON to this file instead of stdout."),
     report: Optional[Path] = typer.Option(None, help="Also write the self-contained HTML validation report here."),
-    observations: Optional[Path] = typer.Option(None, help="Your own observations (CSV in the column format of "
-                                                "ketasim/data/observations/pk_calibration.csv)."),
+    observations: Optional[Path] = typer.Option(None, help="Your own observations for one layer (default pk): a CSV "
+                                                "in the column format of that layer's file in ketasim/data/observations "
+                                                "(pk_calibration.csv; receptors.csv, pkpd.csv, safety.csv)."),
     subjects: Optional[int] = typer.Option(None, help="Virtual subjects per study arm for the 90% prediction "
                                            "intervals (default from validation_gates.toml; 0 = none)."),
     seed: Optional[int] = typer.Option(None, help="Base seed of the virtual populations (default from the config)."),
