@@ -126,11 +126,58 @@ def _cumulative(name: str, a, shape_t: int) -> np.ndarray:
     return x
 
 
-def filter_mean(times, cumulative, tau: float) -> np.ndarray:
+def _base_mask(base, n_t: int) -> np.ndarray:
+    if base is None:
+        return np.ones(n_t, bool)
+    b = np.asarray(base, bool)
+    if b.shape != (n_t,):
+        raise InputError(f"base must be a boolean mask with one entry per time ({n_t}); got shape {b.shape}.")
+    if not b[0]:
+        raise InputError("base: the first time must be a base point (the states start there).")
+    return b
+
+
+def _solve(t: np.ndarray, cums: tuple[np.ndarray, ...], step, n_states: int, base) -> list[np.ndarray]:
+    """Advance ``step`` along the base points, then reach every other point by one step from the base before it.
+
+    ``step(states, dt, increments) -> states`` is an exact update for inputs constant over the
+    step (each argument broadcasts over subjects x points). Base points sit at fixed positions
+    (:func:`ketasim.outcomes.internal_grid`), so the states there, and hence everywhere, do not
+    depend on the user's output grid.
+    """
+    b = _base_mask(base, t.size)
+    ib = np.flatnonzero(b)
+    n_s = cums[0].shape[0]
+    out = [np.zeros((n_s, t.size)) for _ in range(n_states)]
+    tb = t[ib]
+    cb = [c[:, ib] for c in cums]
+    state = tuple(np.zeros(n_s) for _ in range(n_states))
+    for j in range(1, ib.size):
+        state = step(state, tb[j] - tb[j - 1], tuple(c[:, j] - c[:, j - 1] for c in cb))
+        for k in range(n_states):
+            out[k][:, ib[j]] = state[k]
+    io = np.flatnonzero(~b)
+    if io.size:
+        prev = ib[np.searchsorted(ib, io) - 1]
+        st = tuple(o[:, prev] for o in out)
+        res = step(st, t[io] - t[prev], tuple(c[:, io] - c[:, prev] for c in cums))
+        for k in range(n_states):
+            out[k][:, io] = res[k]
+    return out
+
+
+def _filter_step(tau: float):
+    def step(st, dt, inc):
+        e = np.exp(-dt / tau)
+        return (st[0] * e + inc[0] / dt * (1.0 - e),)
+    return step
+
+
+def filter_mean(times, cumulative, tau: float, base=None) -> np.ndarray:
     """Running mean ``dB/dt = (x - B)/tau``, B(t0) = 0, of a rate x given by its exact cumulative integral.
 
-    Exact for an input constant over each interval of ``times`` (the interval's mean rate, read
-    from the cumulative integral), vectorised over subjects (rows).
+    Exact for an input constant over each step (the step's mean rate, read from the cumulative
+    integral), vectorised over subjects (rows).
 
     Parameters
     ----------
@@ -140,19 +187,16 @@ def filter_mean(times, cumulative, tau: float) -> np.ndarray:
         Cumulative integral of x at each time.
     tau : float
         Time constant (h).
+    base : array_like of bool, optional
+        Base points along which the state is carried (default every time); see :func:`_solve`.
 
     Returns
     -------
     numpy.ndarray, shape (n_subjects, n_t)
     """
-    t, dt = _grid(times)
+    t, _ = _grid(times)
     X = _cumulative("cumulative", cumulative, t.size)
-    e = np.exp(-dt / tau)
-    rate = np.diff(X, axis=-1) / dt
-    B = np.zeros_like(X)
-    for i in range(dt.size):
-        B[:, i + 1] = B[:, i] * e[i] + rate[:, i] * (1.0 - e[i])
-    return B
+    return _solve(t, (X,), _filter_step(tau), 1, base)[0]
 
 
 def urinary_load(a_eliminated: np.ndarray, params: dict | None = None) -> np.ndarray:
@@ -161,26 +205,26 @@ def urinary_load(a_eliminated: np.ndarray, params: dict | None = None) -> np.nda
     return p["bladder"]["f_urine"] * np.asarray(a_eliminated, float)
 
 
-def bladder_states(times, a_eliminated, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def bladder_states(times, a_eliminated, params: dict | None = None, base=None) -> tuple[np.ndarray, np.ndarray]:
     """Reversible injury I and fibrotic part F (mg of urinary load) on ``times``; both 0 at the first time.
 
-    Exact for a urinary excretion rate constant over each interval:
+    Exact for a urinary excretion rate r constant over each step:
     ``I1 = I0 e^{-k dt} + r (1 - e^{-k dt}) / k`` and
     ``F1 = F0 + k_f [I0 (1 - e^{-k dt})/k + r (dt - (1 - e^{-k dt})/k)/k]``.
     """
     p = (harms_parameters() if params is None else params)["bladder"]
-    t, dt = _grid(times)
-    A = _cumulative("A_eliminated", a_eliminated, t.size)
-    dU = np.diff(p["f_urine"] * A, axis=-1)
+    t, _ = _grid(times)
+    U = p["f_urine"] * _cumulative("A_eliminated", a_eliminated, t.size)
     k, kf = p["k_repair"], p["k_fibrosis"]
-    e = np.exp(-k * dt)
-    one_minus = -np.expm1(-k * dt) / k                  # int_0^dt e^{-k s} ds
-    I = np.zeros_like(A)
-    F = np.zeros_like(A)
-    for i in range(dt.size):
-        r = dU[:, i] / dt[i]
-        I[:, i + 1] = I[:, i] * e[i] + r * one_minus[i]
-        F[:, i + 1] = F[:, i] + kf * (I[:, i] * one_minus[i] + r * (dt[i] - one_minus[i]) / k)
+
+    def step(st, dt, inc):
+        I0, F0 = st
+        e = np.exp(-k * dt)
+        om = -np.expm1(-k * dt) / k                      # int_0^dt e^{-k s} ds
+        r = inc[0] / dt
+        return I0 * e + r * om, F0 + kf * (I0 * om + r * (dt - om) / k)
+
+    I, F = _solve(t, (U,), step, 2, base)
     return I, F
 
 
@@ -198,29 +242,37 @@ def _hill(x: np.ndarray, x50: float, n: float) -> np.ndarray:
     return xn / (1.0 + xn)
 
 
-def cognitive_burden(times, blockade, params: dict | None = None) -> np.ndarray:
+def cognitive_burden(times, blockade, params: dict | None = None, base=None) -> np.ndarray:
     """Chronic cognitive burden (0-1) from the cumulative NMDA-blockade integral (occupancy-odds h)."""
     p = (harms_parameters() if params is None else params)["cognition"]
-    B = filter_mean(times, blockade, p["tau"])
+    B = filter_mean(times, blockade, p["tau"], base)
     return _hill(B, p["B50"], p["hill"])
 
 
-def dependence_probability(times, blockade, params: dict | None = None) -> np.ndarray:
+def dependence_probability(times, blockade, params: dict | None = None, base=None) -> np.ndarray:
     """Cumulative probability of use disorder from the cumulative NMDA-blockade integral.
 
-    The hazard is integrated with the trapezoid rule on the running-mean state, which varies on
+    The hazard is integrated with the trapezoid rule on the running-mean state E, which varies on
     the time scale ``tau`` (weeks), so a grid of a day or finer converges.
     """
     p = (harms_parameters() if params is None else params)["dependence"]
-    t, dt = _grid(times)
-    E = filter_mean(t, blockade, p["tau"])
-    h = p["h_max"] * _hill(E, p["E50"], p["hill"])
-    H = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(0.5 * (h[:, 1:] + h[:, :-1]) * dt, axis=-1)], axis=-1)
+    t, _ = _grid(times)
+    X = _cumulative("blockade", blockade, t.size)
+    fstep = _filter_step(p["tau"])
+
+    def step(st, dt, inc):
+        E0, H0 = st
+        (E1,) = fstep((E0,), dt, inc)
+        h0 = p["h_max"] * _hill(E0, p["E50"], p["hill"])
+        h1 = p["h_max"] * _hill(E1, p["E50"], p["hill"])
+        return E1, H0 + 0.5 * (h0 + h1) * dt
+
+    _, H = _solve(t, (X,), step, 2, base)
     return -np.expm1(-H)
 
 
 def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects=None,
-        wanted: list[str] | None = None) -> dict[str, np.ndarray]:
+        wanted: list[str] | None = None, base=None) -> dict[str, np.ndarray]:
     """Harms outputs on ``times`` (arrays n_subjects x n_times) from the PK inputs on the same grid.
 
     Parameters
@@ -233,13 +285,17 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects=None,
         Not used: the harms have no subject-level parameters beyond the PK (kept for the interface).
     wanted : list of str, optional
         Outputs to compute (default all of :data:`OUTPUTS`).
+    base : array_like of bool, optional
+        Base points of the orchestrator's internal grid (:func:`ketasim.outcomes.internal_grid`): the
+        states are carried along them only, and other times are reached by one exact step, so
+        the values do not depend on the user's output grid. Default: every time is a base point.
     """
     wanted = list(OUTPUTS) if wanted is None else [w for w in wanted if w in OUTPUTS]
     out: dict[str, np.ndarray] = {}
     if {"bladder_injury", "p_urinary_symptoms"} & set(wanted):
         if "A_eliminated" not in inputs:
             raise InputError("the harms layer needs the PK output 'A_eliminated' for the bladder states.")
-        I, F = bladder_states(times, inputs["A_eliminated"])
+        I, F = bladder_states(times, inputs["A_eliminated"], base=base)
         inj = (I + F) / harms_parameters()["bladder"]["S50"]
         if "bladder_injury" in wanted:
             out["bladder_injury"] = inj
@@ -251,7 +307,7 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects=None,
                              "integral.")
         X = np.atleast_2d(blockade_integral(inputs))
         if "cognitive_burden" in wanted:
-            out["cognitive_burden"] = cognitive_burden(times, X)
+            out["cognitive_burden"] = cognitive_burden(times, X, base=base)
         if "p_dependence" in wanted:
-            out["p_dependence"] = dependence_probability(times, X)
+            out["p_dependence"] = dependence_probability(times, X, base=base)
     return out
