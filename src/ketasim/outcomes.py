@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
-from .layers import antidepressant, dissociation_scale, liking, memory, tolerance
+from .layers import antidepressant, dissociation_scale, harms, liking, memory, tolerance
 from .population import Population, as_population
 
 __all__ = ["OUTCOME_LAYERS", "outcome_variables", "wants_outcomes", "internal_grid", "simulate_with_outcomes",
@@ -44,7 +44,7 @@ __all__ = ["OUTCOME_LAYERS", "outcome_variables", "wants_outcomes", "internal_gr
            "COARSE_STEP_H"]
 
 #: Outcome layer modules, run in this order (a layer may read the outputs of those before it).
-OUTCOME_LAYERS: list = [tolerance, liking, memory, dissociation_scale, antidepressant]
+OUTCOME_LAYERS: list = [tolerance, liking, memory, dissociation_scale, antidepressant, harms]
 
 #: Internal grid (h): fine steps from each dose to FINE_WINDOW_H after its input ends, then medium
 #: steps to MEDIUM_WINDOW_H after the dose, and a coarse floor everywhere.
