@@ -85,8 +85,6 @@ def _times(end_h: float) -> np.ndarray:
 
 
 def _stat(ds, var: str, how: str, end_use_h: float) -> float:
-    if var not in ds:
-        return float("nan")
     x = np.asarray(ds[var].values, float)
     t = np.asarray(ds["time"].values, float)
     scale = 100.0 if var in _PERCENT else 1.0
@@ -103,51 +101,29 @@ def _stat(ds, var: str, how: str, end_use_h: float) -> float:
     raise ValueError(how)
 
 
-def _known_outputs() -> set[str]:
-    """Variables :func:`ketasim.simulate` can produce (PK, PD, acute safety and the outcome layers)."""
-    from .layers.pk import PK_OUTPUTS
-    from .layers.safety import SAFETY_OUTPUTS
-    from .pd_chain import PD_OUTPUTS
-
-    names = set(PK_OUTPUTS) | set(PD_OUTPUTS) | set(SAFETY_OUTPUTS)
-    try:
-        from .outcomes import OUTCOME_LAYERS
-    except ImportError:          # the outcome orchestrator not yet in this tree
-        return names
-    for layer in OUTCOME_LAYERS:
-        names |= set(layer.OUTPUTS)
-    return names
-
-
-def _harms_direct(reg, pop, T) -> dict:
-    """Harms outputs from the PK layer's exact cumulative exposures on T (when simulate cannot give them)."""
-    import ketasim as ks
-    from .layers import harms
-
-    ds = ks.simulate(reg, pop, T, outputs=list(harms.INPUTS))
-    return harms.run(T, {k: ds[k].values for k in harms.INPUTS}, pop, list(harms.OUTPUTS))
-
-
 def pattern_outcomes(regimen, population, *, scenario: str = "", parameters=None, circuit=None) -> dict[str, float]:
     """The :data:`METRICS` of one regimen in one population (population means), as a dict.
 
-    The outcome variables are simulated by :func:`ketasim.simulate` on an hourly-then-6-hourly
-    grid to the end of the last week of use (at least day 28); "end of use" is that time.
+    The outcome variables are simulated by :func:`ketasim.simulate` (its outcome layers run on
+    their own dose-aware internal grid): the acute peaks (plasma ketamine, drug liking, acute
+    memory impairment) over the first week, the slow states on a 6-hourly grid to the end of the
+    last week of use (at least day 28); "end of use" is that time.
     """
     import ketasim as ks
-    from .layers import harms
 
     reg = ks.parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    known = _known_outputs()
-    wanted = [m[3] for m in METRICS if m[3] in known]
     last = max(e.time + getattr(e, "duration", 0.0) for e in reg.events)
     end_use = (np.floor(last / WEEK) + 1) * WEEK                 # end of the last week of use
     T = _times(max(end_use, 28 * DAY))
-    ds = ks.simulate(reg, population, T, outputs=wanted, scenario=scenario, parameters=parameters, circuit=circuit)
-    if not set(harms.OUTPUTS) <= known:
-        for k, v in _harms_direct(reg, population, T).items():
-            ds[k] = (("subject", "time"), v)
-    return {key: _stat(ds, var, how, end_use) for key, _h, _u, var, how, _d in METRICS}
+    kw = dict(scenario=scenario, parameters=parameters, circuit=circuit)
+    # acute (first-week) metrics need the dopamine chain: simulate them over the first week only;
+    # the slow states (PK-driven) over the whole period
+    acute = [m[3] for m in METRICS if m[4] == "peak_first_week"]
+    slow = [m[3] for m in METRICS if m[4] != "peak_first_week"]
+    ds = {"acute": ks.simulate(reg, population, T[T <= WEEK], outputs=acute, **kw),
+          "slow": ks.simulate(reg, population, T, outputs=slow, **kw)}
+    return {key: _stat(ds["acute" if how == "peak_first_week" else "slow"], var, how, end_use)
+            for key, _h, _u, var, how, _d in METRICS}
 
 
 def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=None) -> pd.DataFrame:

@@ -137,32 +137,59 @@ def _base_mask(base, n_t: int) -> np.ndarray:
     return b
 
 
-def _solve(t: np.ndarray, cums: tuple[np.ndarray, ...], step, n_states: int, base) -> list[np.ndarray]:
-    """Advance ``step`` along the base points, then reach every other point by one step from the base before it.
+def _linrec(a: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
+    """x_0 = 0, x_j = a_j x_{j-1} + b_j (j >= 1) for every row of b; a has one entry per step (0 < a <= 1).
 
-    ``step(states, dt, increments) -> states`` is an exact update for inputs constant over the
-    step (each argument broadcasts over subjects x points). Base points sit at fixed positions
-    (:func:`ketasim.outcomes.internal_grid`), so the states there, and hence everywhere, do not
-    depend on the user's output grid.
+    Blocked closed form: within a block x_j = P_j (x_start + sum_i b_i / P_i) with P the running
+    product of a; blocks are short enough that P stays far from underflow (checked, else the
+    block is stepped one by one).
     """
+    n, m = b.shape
+    x = np.zeros((n, m + 1))
+    cur = np.zeros(n)
+    for s0 in range(0, m, block):
+        aa, bb = a[s0:s0 + block], b[:, s0:s0 + block]
+        logP = np.cumsum(np.log(aa))
+        if logP[-1] > -50.0:
+            P = np.exp(logP)
+            blk = P * (cur[:, None] + np.cumsum(bb / P, axis=1))
+        else:
+            blk = np.empty_like(bb)
+            c = cur
+            for j in range(aa.size):
+                c = aa[j] * c + bb[:, j]
+                blk[:, j] = c
+        x[:, s0 + 1:s0 + 1 + aa.size] = blk
+        cur = blk[:, -1]
+    return x
+
+
+def _on_base(t: np.ndarray, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices of the base points, indices of the other points, index of the base point before each other)."""
     b = _base_mask(base, t.size)
     ib = np.flatnonzero(b)
-    n_s = cums[0].shape[0]
-    out = [np.zeros((n_s, t.size)) for _ in range(n_states)]
-    tb = t[ib]
-    cb = [c[:, ib] for c in cums]
-    state = tuple(np.zeros(n_s) for _ in range(n_states))
-    for j in range(1, ib.size):
-        state = step(state, tb[j] - tb[j - 1], tuple(c[:, j] - c[:, j - 1] for c in cb))
-        for k in range(n_states):
-            out[k][:, ib[j]] = state[k]
     io = np.flatnonzero(~b)
+    return ib, io, ib[np.searchsorted(ib, io) - 1]
+
+
+def _solve(t: np.ndarray, cums: tuple[np.ndarray, ...], along, step, base) -> list[np.ndarray]:
+    """States along the base points (``along(dt, increments) -> states``, vectorised), every other point by
+    one exact step (``step(states, dt, increments) -> states``) from the base point before it.
+
+    Base points sit at fixed positions (:func:`ketasim.outcomes.internal_grid`), so the states
+    there, and hence everywhere, do not depend on the user's output grid.
+    """
+    ib, io, prev = _on_base(t, base)
+    on_base = along(np.diff(t[ib]), tuple(np.diff(c[:, ib], axis=1) for c in cums))
+    out = []
+    for sb in on_base:
+        full = np.zeros((sb.shape[0], t.size))
+        full[:, ib] = sb
+        out.append(full)
     if io.size:
-        prev = ib[np.searchsorted(ib, io) - 1]
-        st = tuple(o[:, prev] for o in out)
-        res = step(st, t[io] - t[prev], tuple(c[:, io] - c[:, prev] for c in cums))
-        for k in range(n_states):
-            out[k][:, io] = res[k]
+        res = step(tuple(o[:, prev] for o in out), t[io] - t[prev], tuple(c[:, io] - c[:, prev] for c in cums))
+        for o, r in zip(out, res):
+            o[:, io] = r
     return out
 
 
@@ -171,6 +198,13 @@ def _filter_step(tau: float):
         e = np.exp(-dt / tau)
         return (st[0] * e + inc[0] / dt * (1.0 - e),)
     return step
+
+
+def _filter_along(tau: float):
+    def along(dt, inc):
+        e = np.exp(-dt / tau)
+        return (_linrec(e, inc[0] / dt * (1.0 - e)),)
+    return along
 
 
 def filter_mean(times, cumulative, tau: float, base=None) -> np.ndarray:
@@ -196,7 +230,7 @@ def filter_mean(times, cumulative, tau: float, base=None) -> np.ndarray:
     """
     t, _ = _grid(times)
     X = _cumulative("cumulative", cumulative, t.size)
-    return _solve(t, (X,), _filter_step(tau), 1, base)[0]
+    return _solve(t, (X,), _filter_along(tau), _filter_step(tau), base)[0]
 
 
 def urinary_load(a_eliminated: np.ndarray, params: dict | None = None) -> np.ndarray:
@@ -224,7 +258,15 @@ def bladder_states(times, a_eliminated, params: dict | None = None, base=None) -
         r = inc[0] / dt
         return I0 * e + r * om, F0 + kf * (I0 * om + r * (dt - om) / k)
 
-    I, F = _solve(t, (U,), step, 2, base)
+    def along(dt, inc):
+        e = np.exp(-k * dt)
+        om = -np.expm1(-k * dt) / k
+        r = inc[0] / dt
+        I = _linrec(e, r * om)
+        dF = kf * (I[:, :-1] * om + r * (dt - om) / k)
+        return I, np.concatenate([np.zeros((I.shape[0], 1)), np.cumsum(dF, axis=1)], axis=1)
+
+    I, F = _solve(t, (U,), along, step, base)
     return I, F
 
 
@@ -267,7 +309,13 @@ def dependence_probability(times, blockade, params: dict | None = None, base=Non
         h1 = p["h_max"] * _hill(E1, p["E50"], p["hill"])
         return E1, H0 + 0.5 * (h0 + h1) * dt
 
-    _, H = _solve(t, (X,), step, 2, base)
+    def along(dt, inc):
+        (E,) = _filter_along(p["tau"])(dt, inc)
+        h = p["h_max"] * _hill(E, p["E50"], p["hill"])
+        H = np.concatenate([np.zeros((E.shape[0], 1)), np.cumsum(0.5 * (h[:, 1:] + h[:, :-1]) * dt, axis=1)], axis=1)
+        return E, H
+
+    _, H = _solve(t, (X,), along, step, base)
     return -np.expm1(-H)
 
 
