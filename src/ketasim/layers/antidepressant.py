@@ -39,7 +39,7 @@ import yaml
 from scipy.special import ndtr
 
 from ..errors import InputError
-from .exposure import BLOCKADE_INPUTS, blockade_integral
+from .exposure import BLOCKADE_INPUTS, blockade_integral, first_order_recurrence, previous_base
 
 __all__ = ["OUTPUTS", "INPUTS", "DEFAULT_BASELINE_MADRS", "MADRS_RANGE", "antidepressant_parameters",
            "cascade_step", "plasticity_path", "drug_fraction", "response_probability", "remission_probability",
@@ -74,6 +74,18 @@ def antidepressant_parameters() -> dict:
 DEFAULT_BASELINE_MADRS = float(antidepressant_parameters()["baseline_madrs"])
 
 
+def _coefficients(dt, k1: float, k2: float):
+    """Exact-step coefficients (e1, e2, h12, g1, G) of the cascade for steps ``dt`` (h)."""
+    dt = np.asarray(dt, float)
+    e1, e2 = np.exp(-k1 * dt), np.exp(-k2 * dt)
+    h12 = -e2 * np.expm1(-(k1 - k2) * dt) / (k1 - k2)          # (e2 - e1) / (k1 - k2)
+    small = dt < 1e-4
+    safe = np.where(small, 1.0, dt)
+    g1 = np.where(small, 1.0 - 0.5 * k1 * dt, -np.expm1(-k1 * dt) / (k1 * safe))
+    G = np.where(small, 0.5 * k1 * dt, (-np.expm1(-k2 * dt) / k2 - h12) / safe)
+    return e1, e2, h12, g1, G
+
+
 def cascade_step(A, P, I, dt, k1: float, k2: float):
     """Exact update of the cascade over ``dt`` h for a constant drive with integral ``I`` over the step.
 
@@ -83,14 +95,8 @@ def cascade_step(A, P, I, dt, k1: float, k2: float):
     >>> float(A), float(P)
     (1.0, 0.0)
     """
-    dt = np.asarray(dt, float)
     I = np.clip(np.asarray(I, float), 0.0, None)
-    e1, e2 = np.exp(-k1 * dt), np.exp(-k2 * dt)
-    h12 = -e2 * np.expm1(-(k1 - k2) * dt) / (k1 - k2)          # (e2 - e1) / (k1 - k2)
-    small = dt < 1e-4
-    safe = np.where(small, 1.0, dt)
-    g1 = np.where(small, 1.0 - 0.5 * k1 * dt, -np.expm1(-k1 * dt) / (k1 * safe))
-    G = np.where(small, 0.5 * k1 * dt, (-np.expm1(-k2 * dt) / k2 - h12) / safe)
+    e1, e2, h12, g1, G = _coefficients(dt, k1, k2)
     return A * e1 + I * g1, P * e2 + k1 * A * h12 + I * G
 
 
@@ -99,22 +105,32 @@ def plasticity_path(times, X, params=None, base=None) -> np.ndarray:
 
     Points not marked in ``base`` are reached by one exact step from the previous base
     point and do not carry the state (output times never change the states at base points).
+    Vectorised over time (:func:`~ketasim.layers.exposure.first_order_recurrence`, once for
+    ``A``, then for ``P`` driven by it).
     """
     p = params or antidepressant_parameters()
+    k1, k2 = p["k1"], p["k2"]
     t = np.asarray(times, float)
     X = np.asarray(X, float)
     n, m = X.shape
-    if base is None:
-        base = np.ones(m, bool)
-    out = np.zeros((n, m))
-    A = np.zeros(n)
-    P = np.zeros(n)
-    tb, xb = t[0], X[:, 0]
-    for j in range(1, m):
-        a, q = cascade_step(A, P, X[:, j] - xb, t[j] - tb, p["k1"], p["k2"])
-        out[:, j] = q
-        if base[j]:
-            A, P, tb, xb = a, q, t[j], X[:, j]
+    base = np.ones(m, bool) if base is None else np.asarray(base, bool)
+    bi = np.flatnonzero(base)
+    tb, Xb = t[bi], X[:, bi]
+    I = np.clip(np.diff(Xb, axis=1), 0.0, None)
+    e1, e2, h12, g1, G = _coefficients(np.diff(tb), k1, k2)
+    bA = np.zeros_like(Xb)
+    bA[:, 1:] = I * g1
+    Ab = first_order_recurrence(tb, bA, k1)
+    bP = np.zeros_like(Xb)
+    bP[:, 1:] = k1 * Ab[:, :-1] * h12 + I * G
+    Pb = first_order_recurrence(tb, bP, k2)
+    out = np.empty((n, m))
+    out[:, bi] = Pb
+    nb = np.flatnonzero(~base)
+    if nb.size:
+        pb = previous_base(base)[nb]
+        j = np.searchsorted(bi, pb)
+        out[:, nb] = cascade_step(Ab[:, j], Pb[:, j], X[:, nb] - X[:, pb], t[nb] - t[pb], k1, k2)[1]
     return out
 
 

@@ -27,7 +27,8 @@ from typing import Mapping
 import numpy as np
 import yaml
 
-from .exposure import BLOCKADE_INPUTS, BLOCKADE_RATE_INPUTS, blockade_integral, blockade_odds
+from .exposure import (BLOCKADE_INPUTS, BLOCKADE_RATE_INPUTS, blockade_integral, blockade_odds,
+                       first_order_recurrence, previous_base)
 
 __all__ = ["OUTPUTS", "INPUTS", "liking_parameters", "lag_path", "rate_of_rise", "liking_from_drive", "run"]
 
@@ -47,29 +48,38 @@ def liking_parameters() -> dict:
     return {k: float(v["value"]) for k, v in _load().items()}
 
 
+def _lag_input(dt, dX, x0, x1, k):
+    """``(1 - e^{-k dt}) * mean`` with the exact interval mean ``dX / dt`` (trapezoid below 1e-9 h)."""
+    tiny = dt <= 1e-9
+    mean = np.where(tiny, 0.5 * (x0 + x1), dX / np.where(tiny, 1.0, dt))
+    return -np.expm1(-k * dt) * np.clip(mean, 0.0, None)
+
+
 def lag_path(times, X, x, k: float, base=None) -> np.ndarray:
     """First-order lag ``dy/dt = k (x - y)``, y(0) = 0, advanced with the exact interval means of ``x``.
 
     ``X`` is the exact cumulative integral of ``x`` (n, m); where an interval is shorter
-    than 1e-9 h the trapezoid of ``x`` is used. Points not in ``base`` do not carry the state.
+    than 1e-9 h the trapezoid of ``x`` is used. Points not in ``base`` are reached by one
+    step from the last base point and do not carry the state.
     """
     t = np.asarray(times, float)
+    X = np.asarray(X, float)
+    x = np.asarray(x, float)
     n, m = X.shape
-    if base is None:
-        base = np.ones(m, bool)
-    out = np.zeros((n, m))
-    y = np.zeros(n)
-    tb, Xb, xb = t[0], X[:, 0], x[:, 0]
-    for j in range(1, m):
-        dt = t[j] - tb
-        if dt > 1e-9:
-            mean = (X[:, j] - Xb) / dt
-        else:
-            mean = 0.5 * (x[:, j] + xb)
-        e = np.exp(-k * dt)
-        out[:, j] = y * e + (1.0 - e) * np.clip(mean, 0.0, None)
-        if base[j]:
-            y, tb, Xb, xb = out[:, j], t[j], X[:, j], x[:, j]
+    base = np.ones(m, bool) if base is None else np.asarray(base, bool)
+    bi = np.flatnonzero(base)
+    tb, Xb, xb = t[bi], X[:, bi], x[:, bi]
+    b = np.zeros_like(Xb)
+    b[:, 1:] = _lag_input(np.diff(tb), np.diff(Xb, axis=1), xb[:, :-1], xb[:, 1:], k)
+    yb = first_order_recurrence(tb, b, k)
+    out = np.empty((n, m))
+    out[:, bi] = yb
+    nb = np.flatnonzero(~base)
+    if nb.size:
+        pb = previous_base(base)[nb]
+        dt = t[nb] - t[pb]
+        out[:, nb] = (yb[:, np.searchsorted(bi, pb)] * np.exp(-k * dt)
+                      + _lag_input(dt, X[:, nb] - X[:, pb], x[:, pb], x[:, nb], k))
     return out
 
 

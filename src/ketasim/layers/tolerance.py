@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from ..errors import InputError, unknown
-from .exposure import BLOCKADE_INPUTS, blockade_integral
+from .exposure import BLOCKADE_INPUTS, blockade_integral, first_order_recurrence, previous_base
 
 __all__ = ["OUTPUTS", "INPUTS", "tolerance_parameters", "tolerance_step", "response_factor", "tolerance_path",
            "run", "calibrate_k_in", "CALIBRATION"]
@@ -109,11 +109,13 @@ def tolerance_step(state: np.ndarray, exposure_integral: np.ndarray, dt_h: float
     if np.any(dt < 0):
         raise InputError(f"dt_h must be >= 0 h; got {float(np.min(dt)):g}.")
     k = float(params["k_out"])
-    kdt = k * dt
-    decay = np.exp(-kdt)
-    # (1 - e^-kdt) / kdt, with its limit 1 at kdt -> 0
-    gain = np.where(kdt > 1e-8, -np.expm1(-kdt) / np.where(kdt > 1e-8, kdt, 1.0), 1.0 - 0.5 * kdt)
-    return s * decay + float(params["k_in"]) * i * gain
+    return s * np.exp(-k * dt) + float(params["k_in"]) * i * _gain(k * dt)
+
+
+def _gain(kdt):
+    """``(1 - e^-kdt) / kdt``, with its limit 1 at kdt -> 0."""
+    kdt = np.asarray(kdt, float)
+    return np.where(kdt > 1e-8, -np.expm1(-kdt) / np.where(kdt > 1e-8, kdt, 1.0), 1.0 - 0.5 * kdt)
 
 
 def response_factor(state: np.ndarray, params=None) -> np.ndarray:
@@ -133,20 +135,25 @@ def tolerance_path(times: np.ndarray, X: np.ndarray, params, base: np.ndarray | 
     ``base`` (bool, len(times)) marks the points the state is carried along; every other
     point is reached by one exact step from the last base point before it, so adding
     output times never changes the state at the base points (grid independence).
-    Default: every point is a base point.
+    Default: every point is a base point. Vectorised over time
+    (:func:`~ketasim.layers.exposure.first_order_recurrence`).
     """
     t = np.asarray(times, float)
     X = np.asarray(X, float)
     n, m = X.shape
-    out = np.zeros((n, m))
-    if base is None:
-        base = np.ones(m, bool)
-    s = np.zeros(n)
-    tb, xb = t[0], X[:, 0]
-    for j in range(1, m):
-        out[:, j] = tolerance_step(s, X[:, j] - xb, t[j] - tb, params)
-        if base[j]:
-            s, tb, xb = out[:, j], t[j], X[:, j]
+    base = np.ones(m, bool) if base is None else np.asarray(base, bool)
+    bi = np.flatnonzero(base)
+    tb, Xb = t[bi], X[:, bi]
+    k = float(params["k_out"])
+    b = np.zeros_like(Xb)
+    b[:, 1:] = float(params["k_in"]) * np.clip(np.diff(Xb, axis=1), 0.0, None) * _gain(k * np.diff(tb))
+    Sb = first_order_recurrence(tb, b, k)
+    out = np.empty((n, m))
+    out[:, bi] = Sb
+    nb = np.flatnonzero(~base)
+    if nb.size:
+        pb = previous_base(base)[nb]
+        out[:, nb] = tolerance_step(Sb[:, np.searchsorted(bi, pb)], X[:, nb] - X[:, pb], t[nb] - t[pb], params)
     return out
 
 
