@@ -67,3 +67,18 @@ def test_recovers_with_abstinence_rat():
     S = tl / (1 - tl)
     assert tl[1] > 0.8                                    # nearly abolished response after a week of dosing
     assert S[2] / S[1] == pytest.approx(0.5, abs=0.01)     # 7-day recovery half-life once dosing stops
+
+
+@pytest.mark.parametrize("k", [0.0, 0.004, 2.77, 50.0])
+def test_first_order_recurrence_equals_loop_over_long_horizons(k):
+    from ketasim.layers.exposure import first_order_recurrence
+
+    rng = np.random.default_rng(5)
+    t = np.concatenate([[0.0], np.cumsum(rng.uniform(0.001, 1.5, 3000))])   # ~2250 h: many rescaled blocks
+    b = rng.uniform(0, 1, (3, t.size))
+    ref = np.zeros_like(b)
+    s = np.zeros(3)
+    for j in range(1, t.size):
+        s = s * np.exp(-k * (t[j] - t[j - 1])) + b[:, j]
+        ref[:, j] = s
+    np.testing.assert_allclose(first_order_recurrence(t, b, k), ref, rtol=1e-11, atol=1e-300)
