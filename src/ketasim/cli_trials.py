@@ -71,8 +71,10 @@ def trial(
     step: Optional[str] = typer.Option(None, help="Override the output step, e.g. 10min."),
     outputs: Optional[str] = typer.Option(None, help="Comma-separated variables to simulate and summarise "
                                           "(peak_, auc_, final_ per subject), e.g. C_plasma_ketamine,DA_NAc_pct,"
-                                          "dissociation (see `ketasim variables`); default: the scenario's, else "
-                                          "every variable simulate() offers by default."),
+                                          "dissociation (see `ketasim variables`); 'default' stands for the "
+                                          "default variables, 'outcomes' for every outcome variable (tolerance, "
+                                          "drug_liking, depression_score, p_dependence ...): default,outcomes is "
+                                          "everything. Default: the scenario's, else 'default'."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
 ):

@@ -47,3 +47,25 @@ def test_trial_cli_outputs_summarises_effect_variables(tmp_path):
     np.testing.assert_allclose(got, res["dissociation"].max("time").values, rtol=1e-12)
     r = CliRunner().invoke(app, ["trial", "--resume", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
+
+
+def test_trial_summarises_the_outcome_layers():
+    """outputs=("C_plasma_ketamine", "outcomes"): peak_ and final_ of every outcome variable per subject, equal to
+    the same subjects simulated directly."""
+    from ketasim.outcomes import outcome_variables
+
+    d = ks.trials.design(n=3, seed=5, end="2 d", step="2 h", chunk_size=2, outputs=("C_plasma_ketamine", "outcomes"))
+    ds = ks.trials.run(d.with_(scenario=S.only_arms(d.scenario, [d.scenario.arms[2].name])))
+    names = list(outcome_variables())
+    assert {"tolerance", "drug_liking", "depression_score", "bladder_injury", "p_dependence"} <= set(names)
+    for v in names:
+        assert ds[f"peak_{v}"].dims == ("arm", "subject") and ds[f"final_{v}"].attrs["units"] is not None
+    arm = d.scenario.arms[2]
+    res = ks.simulate(S.regimen(arm), d.population(), d.scenario.times(), outputs=["tolerance", "drug_liking"])
+    np.testing.assert_allclose(ds["final_tolerance"].sel(arm=arm.name).values,
+                               res["tolerance"].isel(time=-1).values, rtol=1e-12)
+    np.testing.assert_allclose(ds["peak_drug_liking"].sel(arm=arm.name).values,
+                               res["drug_liking"].max("time").values, rtol=1e-12)
+    assert np.all(ds["final_tolerance"].values > 0)
+    default = d.with_(outputs=("default",)).arm_outputs[0]
+    assert "C_plasma_ketamine" in default and not set(names) & set(default)

@@ -81,8 +81,13 @@ class TrialDesign:
     outputs : tuple of str, optional
         Variables simulated (any that :func:`ketasim.simulate` offers); default
         the scenario's ``outputs.variables``, else everything ``simulate``
-        offers for the arm plus the flagship's PK outputs. Summary metrics are
-        computed from the variables present.
+        offers for the arm plus the flagship's PK outputs. Two names stand for
+        groups: ``"default"`` (that default) and ``"outcomes"`` (every outcome
+        variable of :mod:`ketasim.outcomes`: tolerance, drug_liking,
+        depression_score, bladder_injury, p_dependence ...), so
+        ``("default", "outcomes")`` is everything. Summary metrics
+        (``peak_``, ``auc_``, ``final_`` per subject) are computed from the
+        variables present.
     """
 
     scenario: Scenario
@@ -162,9 +167,23 @@ class TrialDesign:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: Names in ``outputs`` that stand for groups of variables.
+OUTPUT_GROUPS = ("default", "outcomes")
+
+
 def _resolve_outputs(sc, arm, parameters, requested) -> tuple[str, ...]:
     if requested:
-        return tuple(requested)
+        out: list[str] = []
+        for name in requested:
+            if name == "default":
+                out += _resolve_outputs(sc, arm, parameters, None)
+            elif name == "outcomes":
+                from ..outcomes import outcome_variables
+
+                out += list(outcome_variables())
+            else:
+                out.append(name)
+        return tuple(dict.fromkeys(out))
     from ..errors import InputError as _IE
     from ..population import Subject
     from ..simulate import simulate
