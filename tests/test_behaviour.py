@@ -45,6 +45,23 @@ def test_driver_pk_equals_direct_simulation_of_earned_regimens(short_run):
                                  f"rat {i} NAc dopamine")
 
 
+@pytest.mark.parametrize("dose, iiv", [("50 mg insufflated", False), ("56 mg esketamine intranasal", True)])
+def test_driver_pk_with_delayed_inputs_equals_direct_simulation(dose, iiv):
+    """Routes whose input is still entering at the next step (absorption lag, later spray devices,
+    zero-order swallowed part) and subjects with inter-individual variability."""
+    pop = ks.sample_population(3, np.random.default_rng(2)) if iiv else [ks.Subject() for _ in range(3)]
+    pop = ks.population.as_population(pop)
+    sa = self_administration("2 h daily", dose, species="human", days=1, subjects=pop, rng=np.random.default_rng(1),
+                             agent={"q0": 3.0})          # an experienced user: several doses in the session
+    regs = earned_regimens(sa)
+    assert sum(len(r.events) for r in regs) >= 9
+    t = sa["step_time"].values / 60.0 + agent_parameters("human")["dt"]
+    for i, reg in enumerate(regs):
+        direct = ks.simulate(reg, pop.take([i]), t, outputs=["C_effect_ketamine"], parameters=sa.attrs["parameter_sets"])
+        kt.assert_close_relative(sa["C_effect_ketamine"].values[i, 0], direct["C_effect_ketamine"].values[0], 1e-9,
+                                 f"{dose} subject {i}")
+
+
 def test_seeded_reproducibility(short_run):
     again = self_administration("1 h daily", "0.5 mg/kg iv", days=2, n=3, rng=np.random.default_rng(7))
     for v in ("infusions", "infusion_time", "value", "DA_NAc_pct", "tolerance"):

@@ -79,7 +79,7 @@ def test_resumed_pk_equals_direct_simulation(set_id):
     reg = _regimen(rng, ps)
     outs = ["C_plasma_ketamine", "C_effect_S_ketamine", "C_effect_R_ketamine", "AUC_plasma_ketamine",
             "AUC_effect_S_ketamine", "A_eliminated"]
-    times = np.round(np.arange(0, 12, 0.05), 10)
+    times = np.round(np.arange(0, 12, 0.1), 10)
     direct = run_pk(reg, cov, eta, times, ps, outs)
     # chain three segments: state at the cut points (off the grid and on it), resume after each
     state = None

@@ -47,7 +47,7 @@ from . import __version__
 from .dosing import Bolus, Infusion, Regimen
 from .errors import InputError, unknown
 from .layers.exposure import BLOCKADE_INPUTS, BLOCKADE_RATE_INPUTS, blockade_integral, blockade_odds
-from .layers.pk import pk_state, run_pk
+from .layers.pk import input_span, pk_state, run_pk
 from .layers.tolerance import response_factor, tolerance_parameters, tolerance_step
 from .parameters import get_parameter_set
 from .pd_chain import circuit_label, run_pd
@@ -353,7 +353,18 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
     step_q = np.zeros((N, days, steps))
     step_inf = np.zeros((N, days, steps))
     step_ce = np.zeros((N, days, steps))
-    empty = [Regimen(()) for _ in range(N)]
+    # a dose whose input is still entering (lag, later devices, zero-order part) when a step starts must be
+    # passed again: the state holds the part that entered, run_pk adds the rest (Inputs.after)
+    span = input_span(unit, cov, eta, ps)
+
+    def pending(t: float) -> list[list]:
+        out = []
+        for ev in events:       # each subject's doses are in time order: walk back from the latest
+            k = len(ev)
+            while k > 0 and ev[k - 1].time + span > t:
+                k -= 1
+            out.append(ev[k:])
+        return out
 
     def advance(regs, t_end, times_extra=()):
         """PK outputs at the step's times and the state at t_end, both resumed from ``state``."""
@@ -365,7 +376,7 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
         t_s = 24.0 * day
         if t_now < t_s:   # between sessions: hourly exact steps of tolerance, value decay
             grid = np.arange(t_now, t_s, 1.0)[1:]
-            times, res, state = advance(empty, t_s, grid)
+            times, res, state = advance([Regimen(tuple(e)) for e in pending(t_now)], t_s, grid)
             X = blockade_integral(res)
             tprev = t_now
             for j, tj in enumerate(times):
@@ -393,7 +404,8 @@ def self_administration(access: str = "2 h daily", dose="0.5 mg/kg iv", species:
                 rec["active_presses"][i, day] += presses[i].size - wasted
                 # extinction: every unreinforced time-out press
                 q[i] *= (1.0 - p["alpha_ext"]) ** wasted
-            regs = [Regimen(tuple(unit.shift(t) for t in ts)) for ts in inf_t]
+            earlier = pending(a)
+            regs = [Regimen(tuple(earlier[i]) + tuple(unit.shift(t) for t in ts)) for i, ts in enumerate(inf_t)]
             for i, ts in enumerate(inf_t):
                 events[i].extend(unit.shift(t) for t in ts)
             extra = [t for ts in inf_t for t in ts] + [t + p["tau_reward"] for ts in inf_t for t in ts]

@@ -30,7 +30,7 @@ from ..errors import InputError, RouteNotSupportedError, unknown
 from ..parameters import ParameterSet
 from ..units import MOLAR_MASS
 
-__all__ = ["PK_OUTPUTS", "pk_variables", "run_pk", "pk_state", "PKState", "DEFAULT_PK_OUTPUTS", "KE0_DEFAULT_PER_H"]
+__all__ = ["PK_OUTPUTS", "pk_variables", "run_pk", "pk_state", "PKState", "input_span", "DEFAULT_PK_OUTPUTS", "KE0_DEFAULT_PER_H"]
 
 #: Default blood/effect-site equilibration rate: t1/2,ke0 = 6.1 min, the mean over
 #: endpoints of Olofsen et al. 2012 (S-ketamine) [V]; ke0 = ln 2 / 6.1 min = 0.114 /min [D].
@@ -334,6 +334,27 @@ def _inputs_for(ps: ParameterSet, regimen: Regimen, regs: list[Regimen] | None, 
     return Inputs(np.concatenate([pt.start for pt in parts]), np.concatenate([pt.duration for pt in parts]),
                   np.concatenate([pt.kind + o for pt, o in zip(parts, offs)]).astype(int), amt, vec,
                   np.concatenate(ds).astype(bool))
+
+
+def input_span(event, covariates: Mapping[str, np.ndarray], eta: np.ndarray | None, ps: ParameterSet) -> float:
+    """Hours from a dose's time to the end of its last input (lag, later spray devices, zero-order parts).
+
+    A dose given before ``t`` whose span reaches past ``t`` still has input pending at ``t``: when
+    resuming from a state at ``t`` it must be in the regimen passed to :func:`run_pk` (its part after
+    ``t`` is added; the part before is in the state).
+    """
+    ev = event.shift(-event.time)
+    reg = Regimen((ev,))
+    _check_routes(ps, reg)
+    n = len(np.asarray(covariates["weight"]))
+    p = ps.individual(covariates, eta)
+    weights = np.asarray(covariates["weight"], float)
+    span = 0.0
+    for chain in _chains(ps, reg):
+        inp = _inputs(ps, reg, chain, p, weights, n, _states(ps, reg.routes))
+        if inp.start.size:
+            span = max(span, float(np.max(inp.start + inp.duration)))
+    return span
 
 
 def _resume_states(ps: ParameterSet, regimen: Regimen, start: PKState | None) -> list[str]:
