@@ -49,4 +49,7 @@ def serve(
     os.environ[SETTINGS_ENV] = settings.to_env()
     typer.echo(f"ketasim dashboard: http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)", err=True)
     uvicorn.run("ketasim.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, proxy_headers=False, server_header=False)
+                log_level=log_level, proxy_headers=False, server_header=False,
+                # a worker imports numpy, xarray and the model before it answers the supervisor's
+                # health check: uvicorn's default 5 s kills and restarts it forever on a busy machine
+                timeout_worker_healthcheck=120)
