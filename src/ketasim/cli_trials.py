@@ -141,6 +141,11 @@ def sweep(
     n: Optional[int] = typer.Option(None, help="Subjects per arm and point (default: the scenario's)."),
     seed: Optional[int] = typer.Option(None, help="Population seed (default: the scenario's)."),
     metric: str = typer.Option("Cmax_ketamine", help="Metric plotted against the first field."),
+    outputs: Optional[str] = typer.Option(None, help="Comma-separated variables to simulate (as for `ketasim "
+                                          "trial --outputs`; 'outcomes' adds every outcome variable), e.g. "
+                                          "default,outcomes with --metric final_tolerance."),
+    end: Optional[str] = typer.Option(None, help="Override the simulated period, e.g. 7d."),
+    step: Optional[str] = typer.Option(None, help="Override the output step, e.g. 1h."),
     out: Path = typer.Option(Path("results/sweep"), help="Output folder."),
     executor: str = typer.Option("serial", help="serial | dask."),
     workers: int = typer.Option(2, help="Workers of a local Dask cluster."),
@@ -154,7 +159,9 @@ def sweep(
 
     if scheduler is not None:
         executor = "dask"
-    ds = run_sweep(scenario, vary, mode="paired" if paired else "cartesian", n=n, seed=seed,
+    outs = None if outputs is None else tuple(o.strip() for o in outputs.split(",") if o.strip()) or None
+    ds = run_sweep(scenario, vary, mode="paired" if paired else "cartesian", n=n, seed=seed, outputs=outs,
+                   end=end, step=step,
                       chunk_size=chunk_size, executor=executor, workers=workers, scheduler=scheduler,
                       progress=not quiet)
     out.mkdir(parents=True, exist_ok=True)

@@ -103,3 +103,13 @@ def test_cli_sweep_and_sensitivity_write_reports(tmp_path):
     assert idx.loc[2, "ST"] == pytest.approx(0.0, abs=1e-9)    # PFC uptake cannot move NAc dopamine
     for v in idx["ST"]:
         assert f'<td class="num">{v:.3f}</td>' in html
+
+
+def test_cli_sweep_over_an_outcome(tmp_path):
+    r = runner.invoke(app, ["sweep", "--vary", "arms.iv.dose=0.5,1.0 mg/kg", "--n", "2", "--end", "7 d", "--step",
+                            "2 h", "--outputs", "C_plasma_ketamine,tolerance", "--metric", "final_tolerance",
+                            "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert df["median"].is_monotonic_increasing and 0 < df["median"].iloc[0] < 1   # more drug, more tolerance
+    assert 'id="fig-sweep_final_tolerance"' in (tmp_path / "report.html").read_text()
