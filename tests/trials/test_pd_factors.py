@@ -152,3 +152,11 @@ def test_sensitivity_rejects_unknown_and_misplaced_parameters():
         ks.trials.sensitivity(parameters=["CL", "Ki_nmda"], output="peak_DA_NAc", n=8, arm="iv-depression")
     with pytest.raises(InputError, match="only for an output of those layers"):
         ks.trials.sensitivity(parameters=["Ki_NMDA"], output="peak_C_plasma_ketamine", n=8, arm="iv-depression")
+
+
+def test_sensitivity_of_an_outcome_to_pk_parameters():
+    """Outcome-layer outputs (issue 4) take PK factors: clearance moves peak drug liking, V1 far less."""
+    ds = ks.trials.sensitivity(parameters=["CL", "V1"], output="peak_drug_liking", n=4, method="morris",
+                               arm="recreational")
+    mu = ds["mu_star"].to_series()
+    assert mu["CL"] > 5 * mu["V1"] > 0 and ds["peak_drug_liking"].attrs["units"] == "VAS"
