@@ -37,6 +37,8 @@ def test_health_version_and_provenance_headers(client):
     for path in ("/", "/static/app.js", "/api/nowhere"):
         rr = client.get(path)
         assert rr.headers["x-ketasim-version"] == ks.__version__, path
+    # the page may load and call only its own server
+    assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
 
 
 def test_simulate_typical_person_matches_ks_simulate(client):
@@ -339,6 +341,7 @@ def test_report_download(client):
     r = client.get(f"/api/scenarios/{sid}/download/report.html")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "<html" in r.text[:500].lower() and "data:image/png;base64" in r.text
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")  # no script in a report
 
 
 def test_unknown_scenario_download_is_404(client):

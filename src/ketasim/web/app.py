@@ -47,6 +47,11 @@ DOWNLOADS = {"curves.csv": "text/csv", "summary.csv": "text/csv", "results.nc": 
              "report.html": "text/html"}
 RUN_FILES = {"summary.csv": "text/csv", "results.nc": "application/x-netcdf", "report.html": "text/html"}
 _ON_DISK = {"results.nc": "flagship.nc"}
+#: The dashboard loads only its own files and talks only to its own server.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+#: Reports are self-contained (inline CSS, data: images) and need no script.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
 
 class ScenarioRequest(Scenario):
@@ -119,6 +124,8 @@ def _error(status: int, error: str, message: str, detail: list | None = None, **
 def _input_error(exc: InputError) -> JSONResponse:
     msg = str(exc)
     field = msg.split(":", 1)[0] if ":" in msg[:60] else msg.split(" ", 1)[0]
+    if isinstance(exc, CostError):
+        field = "population.n, end, step, arms"
     extra = {"cost": exc.cost, "limit": exc.limit} if isinstance(exc, CostError) else {}
     kind = "simulation cost over the limit" if isinstance(exc, CostError) else "invalid input"
     return _error(422, kind, msg, [{"field": field, "message": msg}], **extra)
@@ -315,9 +322,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sc = Scenario.from_dict(row["document"], where=f"saved scenario {sid}")
                 ds, summary = _simulate(sc, settings.max_sim_cost, "downloads of a saved scenario")
                 write_downloads(sc, ds, summary, folder, report=name == "report.html")
-        fname = f"{row['name']}-{name}".replace("/", "_").replace('"', "")
-        return FileResponse(target, media_type=DOWNLOADS[name], filename=fname,
-                            headers={"X-Ketasim-Provenance": f"saved scenario sha256 {sid}"})
+        fname = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{row['name']}-{name}")
+        headers = {"X-Ketasim-Provenance": f"saved scenario sha256 {sid}"}
+        if name == "report.html":
+            headers["Content-Security-Policy"] = REPORT_CSP
+        return FileResponse(target, media_type=DOWNLOADS[name], filename=fname, headers=headers)
 
     # --- background runs ----------------------------------------------------
     def _run_view(r: dict) -> dict[str, Any]:
@@ -368,8 +377,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path = pool.run_dir(rid) / _ON_DISK.get(name, name)
         if not path.is_file():
             return _error(404, "not found", f"run {rid} has no {name}")
-        return FileResponse(path, media_type=RUN_FILES[name], filename=f"{rid}-{name}",
-                            headers={"X-Ketasim-Provenance": f"run {rid}; scenario sha256 {r['scenario_id']}"})
+        headers = {"X-Ketasim-Provenance": f"run {rid}; scenario sha256 {r['scenario_id']}"}
+        if name == "report.html":
+            headers["Content-Security-Policy"] = REPORT_CSP
+        return FileResponse(path, media_type=RUN_FILES[name], filename=f"{rid}-{name}", headers=headers)
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -386,11 +397,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
-        return HTMLResponse(index)
+        return HTMLResponse(index, headers={"Content-Security-Policy": PAGE_CSP})
 
     @app.get("/s/{sid}", include_in_schema=False)
     def permalink(sid: str) -> HTMLResponse:
-        return HTMLResponse(index)
+        return HTMLResponse(index, headers={"Content-Security-Policy": PAGE_CSP})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
