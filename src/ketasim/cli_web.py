@@ -46,6 +46,7 @@ def serve(
                         max_run_cost=max_run_cost, rate_limit=rate_limit, rate_window_s=rate_window,
                         cors_origins=tuple(cors or ()), run_workers=run_workers)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    _check_database(settings.database_url)
     os.environ[SETTINGS_ENV] = settings.to_env()
     typer.echo(f"ketasim dashboard: http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)", err=True)
     uvicorn.run("ketasim.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
@@ -53,3 +54,19 @@ def serve(
                 # a worker imports numpy, xarray and the model before it answers the supervisor's
                 # health check: uvicorn's default 5 s kills and restarts it forever on a busy machine
                 timeout_worker_healthcheck=120)
+
+
+def _check_database(url: str) -> None:
+    """Open and migrate the database once, here, so that a bad --db fails with one line, not in every worker."""
+    from .errors import InputError
+    from .web.store import Store
+
+    try:
+        store = Store.open(url)
+    except ImportError as exc:
+        raise InputError(f"--db: no driver for {url.split(':', 1)[0]!r} ({exc}). For PostgreSQL install one "
+                         "(pip install 'psycopg[binary]') and give postgresql+psycopg://user:password@host/db.") from None
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's URL and connection errors, said in one line
+        raise InputError(f"--db: cannot open the database {url!r}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    store.engine.dispose()

@@ -65,6 +65,17 @@ def test_serve_binds_loopback_by_default_and_checks_its_options():
     assert res.exit_code == 1 and "--port must be between 1 and 65535; got 70000" in res.output
 
 
+def test_serve_says_when_the_database_cannot_be_opened(tmp_path):
+    from typer.testing import CliRunner
+
+    from ketasim.cli import app
+
+    res = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--db", "nosuchdb://x"])
+    assert res.exit_code == 1 and "--db: cannot open the database 'nosuchdb://x'" in res.output
+    res = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--db", "sqlite:////nonexistent/dir/x.db"])
+    assert res.exit_code == 1 and "--db: cannot open the database" in res.output
+
+
 def test_store_migrations_are_versioned_and_idempotent(tmp_path):
     from ketasim.web.store import MIGRATIONS, SCHEMA_VERSION, Store
 
