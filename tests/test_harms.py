@@ -163,3 +163,16 @@ def test_bad_inputs_raise_input_error():
         harms.bladder_states(T, np.zeros((1, 3)))
     with pytest.raises(InputError, match="increasing"):
         harms.bladder_states(np.array([0, 1, 1.0]), np.zeros((1, 3)))
+
+
+def test_grid_independence_through_simulate():
+    """Through ks.simulate (the orchestrator's base points): the same values at common times on two grids."""
+    text = "(100 mg insufflated every 30 min x 4) twice weekly for 3 weeks"
+    pop = ks.sample_population(3, np.random.default_rng(5))
+    a_t = np.arange(0, 4 * 7 * DAY + 1, 24.0)
+    b_t = np.union1d(np.arange(0, 4 * 7 * DAY + 1, 7.0), a_t)
+    a = ks.simulate(text, pop, a_t, outputs=list(harms.OUTPUTS))
+    b = ks.simulate(text, pop, b_t, outputs=list(harms.OUTPUTS))
+    for k in harms.OUTPUTS:
+        np.testing.assert_allclose(b[k].sel(time=a_t).values, a[k].values, rtol=1e-9, atol=1e-15, err_msg=k)
+        assert a[k].attrs["units"] == harms.OUTPUTS[k][0]
