@@ -121,7 +121,10 @@ def evaluate(ids: Iterable[str] | None = None, layers: Iterable[str] | None = No
         within, expect_within`` in registration order.
     """
     _load()
-    sel = list(TARGETS.values())
+    # registration order depends on which module was imported first (pytest's doctest collection
+    # imports them alphabetically): order by _TARGET_MODULES, then by registration within a module
+    order = {m: i for i, m in enumerate(_TARGET_MODULES)}
+    sel = sorted(TARGETS.values(), key=lambda t: order.get(getattr(t.compute, "__module__", ""), len(order)))
     if ids is not None:
         ids = list(ids)
         unknown = [i for i in ids if i not in TARGETS]
