@@ -266,8 +266,8 @@ def fit(verbose: bool = True) -> dict:
         p = with_b(x)
         return [w * np.log(max(f(p), 1e-9) / o) for f, o, w in obs]
 
-    b0 = base["bladder"]
-    x0 = np.log([3.566e-4, 2.141e-5, 20658.0, 1.973])
+    b0 = base["bladder"]                                 # start from the shipped values
+    x0 = np.log([b0["k_repair"], b0["k_fibrosis"], b0["S50"], b0["sigma"]])
     sb = least_squares(res_b, x0, x_scale=1.0, diff_step=1e-3)
     pb = with_b(sb.x)
 
