@@ -235,3 +235,15 @@ def test_a_documented_known_miss_is_listed_not_gated(monkeypatch):
 
     assert headline(res) == ("OUTCOMES: 2 of 2 published facts reproduced within their interval "
                              "(held-out validation facts: 1 of 1; 1 more documented known miss)")
+
+
+def test_outcome_rows_do_not_depend_on_import_order(monkeypatch):
+    from ketasim import outcome_targets as ot
+    from ketasim.validation_outcomes import predict_outcomes
+
+    monkeypatch.setattr(ot, "_TARGET_MODULES", ())
+    for order in (("b.y", "a.x"), ("a.x", "b.y")):
+        monkeypatch.setattr(ot, "TARGETS", {})
+        for i in order:
+            ot.register(ot.Target(i, i[0], i, "x.csv: S 2020", 1.0, 0.5, 2.0, "1", lambda: 1.0, note="calibrated"))
+        assert predict_outcomes().bounds["obs_id"].tolist() == ["a.x", "b.y"]

@@ -55,7 +55,8 @@ def predict_outcomes(observations_path=None, *, n_subjects: int = 200, seed: int
 
     if observations_path is not None:
         raise DataFileError("the outcomes layer is judged on ketasim.outcome_targets; it takes no observations file.")
-    df = evaluate()
+    # sorted by id: the registry's order depends on which layer module a process imported first
+    df = evaluate().sort_values("id", kind="stable")
     out = []
     for _, r in df.iterrows():
         t = TARGETS[r["id"]]
