@@ -15,7 +15,7 @@ from .parameters import ParameterSet, get_parameter_set, list_parameter_sets
 from .pd_chain import DEFAULT_PD_OUTPUTS, PD_OUTPUTS, circuit_label, pk_inputs_needed, run_pd
 from .population import Population, Subject, as_population
 
-__all__ = ["simulate", "default_parameter_set", "DEFAULT_SETS", "MAX_CELLS"]
+__all__ = ["simulate", "default_parameter_set", "DEFAULT_SETS", "MAX_CELLS", "OUTPUT_GROUPS"]
 
 #: The documented default parameter set by species, age group and drug (docs/model.md, "Default sets").
 DEFAULT_SETS = {
@@ -94,6 +94,59 @@ def _times(times) -> np.ndarray:
     return t
 
 
+#: Names that ``outputs=`` accepts for groups of variables.
+OUTPUT_GROUPS: dict[str, str] = {
+    "default": "the default outputs: PK concentrations and amounts, occupancies, circuit rates, dopamine",
+    "safety": "acute safety: blood pressure and heart-rate rises, sedation, dissociation",
+    "outcomes": "outcome layers: drug liking, tolerance, memory, antidepressant, harms, dependence",
+    "all": "default + safety + outcomes",
+}
+
+
+def _set_groups(reg: Regimen, pop: Population, parameters) -> tuple[list[ParameterSet], dict[str, np.ndarray]]:
+    """The parameter sets used and, for each, the indices of its subjects."""
+    if parameters is not None:
+        ps = _resolve_set(parameters)
+        return [ps], {ps.id: np.arange(pop.n)}
+    ages = np.asarray(pop.covariates["age"], float)
+    ids = np.array([default_parameter_set(reg, pop.species, a) for a in ages])
+    groups = {sid: np.flatnonzero(ids == sid) for sid in dict.fromkeys(ids)}
+    return [_resolve_set(sid) for sid in groups], groups
+
+
+def _default_names(ps_all: Sequence[ParameterSet]) -> list[str]:
+    """simulate()'s default outputs for these parameter sets."""
+    return [o for o in DEFAULT_PK_OUTPUTS if all(o in pk_variables(ps) for ps in ps_all)] + list(DEFAULT_PD_OUTPUTS)
+
+
+def _expand_groups(outputs, regimen, population, parameters):
+    """Replace the group names of :data:`OUTPUT_GROUPS` in ``outputs`` by their variables (order kept)."""
+    if outputs is None:
+        return None
+    names = [outputs] if isinstance(outputs, str) else outputs
+    try:
+        names = list(names)
+    except TypeError:
+        return outputs          # not a list of names: the validation below reports it
+    if not any(isinstance(o, str) and o in OUTPUT_GROUPS for o in names):
+        return outputs
+    from .layers.safety import SAFETY_OUTPUTS
+    from .outcomes import outcome_variables
+
+    out: list[str] = []
+    for o in names:
+        if o in ("default", "all"):
+            pop = as_population(population)
+            out += _default_names(_set_groups(_regimen(regimen), pop, parameters)[0])
+        if o in ("safety", "all"):
+            out += list(SAFETY_OUTPUTS)
+        if o in ("outcomes", "all"):
+            out += list(outcome_variables())
+        if o not in OUTPUT_GROUPS:
+            out.append(o)
+    return list(dict.fromkeys(out))
+
+
 def simulate(regimen: Regimen | str, population: Subject | Population | Sequence[Subject], times,
              *, parameters: str | ParameterSet | None = None, circuit: str | Sequence[str] | None = None,
              outputs: Iterable[str] | None = None, scenario: str = "") -> xr.Dataset:
@@ -121,7 +174,9 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         Only what is asked is computed: PK-only outputs never run the circuit; the
         acute-safety (``dissociation``, ``delta_SBP`` ...) and outcome variables
         (``drug_liking``, ``tolerance``, ``depression_score`` ...; :mod:`ketasim.outcomes`)
-        are computed only when named here.
+        are computed only when named here. Group names stand for several variables
+        (:data:`OUTPUT_GROUPS`): ``"default"``, ``"safety"``, ``"outcomes"`` and
+        ``"all"`` (all three), e.g. ``outputs="all"`` or ``["default", "drug_liking"]``.
     scenario : str
         Free-text name recorded in the result's attributes.
 
@@ -142,6 +197,8 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     from .acute_safety import simulate_with_safety, wants_safety  # acute-safety outputs (issue 9)
     from .outcomes import simulate_with_outcomes, wants_outcomes  # outcome layers (issue 4)
 
+    outputs = _expand_groups(outputs, regimen, population, parameters)
+
     if wants_outcomes(outputs):  # drug_liking, tolerance, depression_score ...: computed only when asked
         return simulate_with_outcomes(simulate, regimen, population, times, outputs=outputs, parameters=parameters,
                                       circuit=circuit, scenario=scenario)
@@ -152,14 +209,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     circ_label = circuit_label(circuit)
     pop = as_population(population)
     t = _times(times)
-    if parameters is not None:
-        ps_all = [_resolve_set(parameters)]
-        groups = {ps_all[0].id: np.arange(pop.n)}
-    else:
-        ages = np.asarray(pop.covariates["age"], float)
-        ids = np.array([default_parameter_set(reg, pop.species, a) for a in ages])
-        groups = {sid: np.flatnonzero(ids == sid) for sid in dict.fromkeys(ids)}
-        ps_all = [_resolve_set(sid) for sid in groups]
+    ps_all, groups = _set_groups(reg, pop, parameters)
     for ps in ps_all:
         if ps.species != pop.species:
             raise InputError(f"parameter set {ps.id!r} is for {ps.species}s; the population is {pop.species}. "
@@ -167,8 +217,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
     if reg.needs_weight and "weight" not in pop.covariates:
         raise InputError("weight is needed for a dose in mg/kg; give Subject(weight=...).")
     if outputs is None:
-        wanted = [o for o in DEFAULT_PK_OUTPUTS if all(o in pk_variables(ps) for ps in ps_all)]
-        wanted += list(DEFAULT_PD_OUTPUTS)
+        wanted = _default_names(ps_all)
     else:
         if isinstance(outputs, str):
             outputs = [outputs]
@@ -181,7 +230,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
                 from .layers.safety import SAFETY_OUTPUTS
                 from .outcomes import outcome_variables
 
-                names = valid | set(PD_OUTPUTS) | set(SAFETY_OUTPUTS) | set(outcome_variables())
+                names = valid | set(PD_OUTPUTS) | set(SAFETY_OUTPUTS) | set(outcome_variables()) | set(OUTPUT_GROUPS)
                 raise unknown("outputs", o, sorted(names))
     cells = pop.n * t.size * len(wanted)
     if cells > MAX_CELLS:
