@@ -57,3 +57,19 @@ def test_parameters_and_variables_listings():
     res = runner.invoke(app, ["variables", "--format", "json"])
     names = {r["name"] for r in json.loads(res.stdout)}
     assert {"C_plasma_ketamine", "C_effect_ketamine", "A_eliminated"} <= names
+
+
+def test_simulate_default_end_follows_the_regimen():
+    from typer.testing import CliRunner
+
+    from ketasim.cli import app
+
+    r = CliRunner().invoke(app, ["simulate", "56 mg esketamine intranasal twice weekly for 4 weeks",
+                                 "--outputs", "tolerance", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = r.output.strip().splitlines()
+    # doses on days 0, 3.5, ..., 24.5 (8 doses): last at 588 h; default end 24 h later, hourly beyond 2 days
+    assert rows[-1].startswith("612,") and rows[2].startswith("1,")
+    r = CliRunner().invoke(app, ["simulate", "10 mg iv", "--outputs", "C_plasma_ketamine"])
+    assert r.output.strip().splitlines()[-1].startswith("24,")      # one dose: 24 h at 5-min steps
+    assert len(r.output.strip().splitlines()) == 1 + 24 * 12 + 1

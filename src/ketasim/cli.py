@@ -63,8 +63,8 @@ def simulate(
     age: Optional[float] = typer.Option(None, help="Age, years (default 40 for a human, 0.25 for a rat)."),
     sex: str = typer.Option("M", help="F or M."),
     species: str = typer.Option("human", help="human or rat."),
-    end: str = typer.Option("24h", help="Last output time, e.g. 24h, 7d, 90min."),
-    step: str = typer.Option("5min", help="Output step, e.g. 5min, 0.1h."),
+    end: Optional[str] = typer.Option(None, help="Last output time, e.g. 24h, 7d, 90min; default 24 h after the last dose ends."),
+    step: Optional[str] = typer.Option(None, help="Output step, e.g. 5min, 0.1h; default 5 min up to 2 days, 1 h beyond."),
     parameters: Optional[str] = typer.Option(None, help="Parameter-set id (see `ketasim parameters`); default by drug, route, age."),
     outputs: Optional[str] = typer.Option(None, help="Comma-separated output variables (see `ketasim variables`)."),
     circuit: Optional[str] = typer.Option(None, help="Circuit variant(s), comma-separated (see `ketasim hypotheses`); default: the best-scoring."),
@@ -80,8 +80,16 @@ def simulate(
         from .errors import unknown
 
         raise unknown("--format", fmt, _FORMATS)
-    end_h = to_hours(end, "--end")
-    step_h = to_hours(step, "--step")
+    if end is None or step is None:
+        from .regimen_text import parse_regimen
+
+        reg = parse_regimen(regimen)
+        last = max((float(e.time) + float(e.duration) for e in reg.events), default=0.0)
+        end_h = to_hours(end, "--end") if end is not None else last + 24.0
+        step_h = to_hours(step, "--step") if step is not None else (5.0 / 60.0 if end_h <= 48.0 else 1.0)
+    else:
+        end_h = to_hours(end, "--end")
+        step_h = to_hours(step, "--step")
     if step_h <= 0:
         _fail(f"--step must be > 0; got {step!r}.")
     if end_h <= 0:
