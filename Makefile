@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean browser
+.PHONY: run test bench clean browser postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 	@test -x $(CHROMIUM) || { echo "chromium is missing at $(CHROMIUM): the browser test will fail"; exit 1; }
 
-test: $(STAMP) browser
+# PostgreSQL server binaries for the web store's PostgreSQL test (Debian package; the test starts a
+# throwaway server of its own). Idempotent: does nothing when /usr/lib/postgresql/*/bin/initdb exists.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "installing postgresql (Debian package) for the web store test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "postgresql is missing (no /usr/lib/postgresql/*/bin/initdb): the PostgreSQL test will fail"; exit 1; }
+
+test: $(STAMP) browser postgres
 	$(PY) -m pytest -n 2 src tests
 
 bench: $(STAMP)
