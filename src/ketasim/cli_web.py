@@ -16,7 +16,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 (this machine only) by default. "
                                               "0.0.0.0 exposes the server to the network."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, help="uvicorn worker processes (each with its own run pool and rate-limit counts)."),
+    workers: int = typer.Option(1, help="uvicorn worker processes (each with its own run pool; the rate limit is counted in the shared database)."),
     db: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy database URL (default: SQLite file in --data-dir), "
                                                         "e.g. postgresql+psycopg://user:pass@host/ketasim."),
     data_dir: Path = typer.Option(Path("ketasim-web"), help="Folder for the SQLite database and run results."),

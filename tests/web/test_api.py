@@ -13,6 +13,7 @@ import xarray as xr
 
 import ketasim as ks
 from ketasim.scenario import Scenario
+from ketasim.web.store import SCHEMA_VERSION
 
 from .conftest import PERSON
 
@@ -29,7 +30,7 @@ def test_health_version_and_provenance_headers(client):
     r = client.get("/api/health")
     assert r.status_code == 200
     j = r.json()
-    assert j["status"] == "ok" and j["ketasim_version"] == ks.__version__ and j["schema_version"] == 1
+    assert j["status"] == "ok" and j["ketasim_version"] == ks.__version__ and j["schema_version"] == SCHEMA_VERSION
     assert j["database"] == "sqlite"
     assert r.headers["x-ketasim-version"] == ks.__version__
     assert "/api/parameters" in r.headers["x-ketasim-provenance"]

@@ -140,3 +140,20 @@ def test_postgres_store_migrates_saves_and_survives_an_app_restart(pg_url, tmp_p
         assert summary.status_code == 200 and "Cmax_ketamine" in summary.text
         gone = c2.get(f"/api/runs/{dead}").json()
         assert gone["status"] == "failed" and gone["message"].startswith("interrupted: the server stopped")
+
+
+def test_postgres_rate_limit_is_shared_by_two_apps(pg_url, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ketasim.web import Settings, create_app
+
+    s = [Settings(data_dir=str(tmp_path / f"w{i}"), db_url=pg_url, rate_limit=3, rate_window_s=60) for i in (1, 2)]
+    with TestClient(create_app(s[0]), raise_server_exceptions=False) as a, \
+         TestClient(create_app(s[1]), raise_server_exceptions=False) as b:
+        a.app.state.store.rate_forget(0.0)  # counts of other tests on this server
+        codes = [(a if i % 2 == 0 else b).get("/api/health").status_code for i in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        t0 = 2_000_000.0
+        assert a.app.state.store.rate_hit("192.0.2.7", 10.0, now=t0) == (1, t0)
+        assert b.app.state.store.rate_hit("192.0.2.7", 10.0, now=t0 + 9.0) == (2, t0)
+        assert a.app.state.store.rate_hit("192.0.2.7", 10.0, now=t0 + 10.0) == (1, t0 + 10.0)

@@ -409,7 +409,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["content-type"], expose_headers=["x-ketasim-version", "x-ketasim-provenance"])
-    app.add_middleware(RateLimit, limit=settings.rate_limit, window_s=settings.rate_window_s)
+    app.add_middleware(RateLimit, limit=settings.rate_limit, window_s=settings.rate_window_s, store=store)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(VersionHeaders)
     return app

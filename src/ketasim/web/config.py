@@ -45,6 +45,7 @@ class Settings:
         Requests per client (IP address) per ``rate_window_s`` to ``/api/*``; 0 turns the
         limit off. The default (600 a minute) is ample for one person on the dashboard, which
         asks once per change after a 250-ms pause.
+        Counted in the database, so all server processes on it share one count per client.
     rate_window_s : float
         Window of the rate limit, seconds.
     cors_origins : tuple of str

@@ -71,37 +71,55 @@ class BodyLimit:
 
 
 class RateLimit:
-    """Token bucket per client address over ``/api/`` paths: ``limit`` requests per ``window_s``; 429 beyond.
+    """Per-client request limit over ``/api/`` paths: ``limit`` requests per ``window_s``; 429 beyond.
 
-    ``limit=0`` turns it off. Counts are per server process.
+    With a ``store``, the counts live in the database (table ``rate_counts``), so every server
+    process on it (``ketasim serve --workers N``) shares one count per client and the limit
+    holds across workers. A client's window opens at its first request and lasts ``window_s``
+    seconds, so no ``window_s`` span starting at a window's opening holds more than ``limit``
+    requests (two adjacent windows can hold up to 2 x ``limit`` within ``window_s`` of each other).
+    Without a store (``store=None``) the same windows are counted in this process only.
+    ``limit=0`` turns it off (no database write per request).
     """
 
-    def __init__(self, app, limit: int, window_s: float) -> None:
-        self.app, self.limit, self.window_s = app, limit, window_s
-        self._buckets: dict[str, tuple[float, float]] = {}
+    def __init__(self, app, limit: int, window_s: float, store=None) -> None:
+        self.app, self.limit, self.window_s, self.store = app, limit, window_s, store
+        self._local: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._next_forget = 0.0
+
+    def _hit_local(self, key: str, now: float) -> tuple[int, float]:
+        with self._lock:
+            count, start = self._local.get(key, (0, now))
+            if start + self.window_s <= now:
+                count, start = 0, now
+            self._local[key] = (count + 1, start)
+            if len(self._local) > 10_000:  # forget ended windows
+                for k in [k for k, (_, st) in self._local.items() if st + self.window_s <= now]:
+                    del self._local[k]
+            return count + 1, start
 
     def _take(self, key: str) -> float:
-        """0 if a request may go ahead, else seconds until it may."""
-        now, rate = time.monotonic(), self.limit / self.window_s
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.limit), now))
-            tokens = min(float(self.limit), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > 10_000:  # forget clients whose bucket has refilled
-                full = [k for k, (t, l) in self._buckets.items() if t + (now - l) * rate >= self.limit]
-                for k in full:
-                    del self._buckets[k]
-            return (1.0 - tokens) / rate
+        """0 if a request may go ahead, else seconds until it may (runs in a worker thread: it may write)."""
+        now = time.time()
+        if self.store is None:
+            count, start = self._hit_local(key, now)
+        else:
+            if now >= self._next_forget:  # at most once per window per process: drop ended windows
+                self._next_forget = now + self.window_s
+                self.store.rate_forget(self.window_s, now)
+            count, start = self.store.rate_hit(key, self.window_s, now)
+        if count <= self.limit:
+            return 0.0
+        return max(start + self.window_s - now, 1e-3)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.limit == 0 or not scope["path"].startswith("/api/"):
             return await self.app(scope, receive, send)
+        import anyio.to_thread
+
         client = scope.get("client") or ("unknown", 0)
-        wait = self._take(str(client[0]))
+        wait = await anyio.to_thread.run_sync(self._take, str(client[0]))
         if wait > 0:
             retry = max(1, int(wait + 0.999))
             return await _send_json(send, 429, {

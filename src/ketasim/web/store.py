@@ -54,6 +54,23 @@ runs = sa.Table(
 )
 
 
+rate_counts = sa.Table(
+    "rate_counts", metadata,
+    sa.Column("client", sa.String(64), primary_key=True),  # the client's address
+    sa.Column("window_start", sa.Float, nullable=False),  # wall-clock time of the window's first request
+    sa.Column("count", sa.Integer, nullable=False),  # requests in that window so far
+)
+
+#: One statement (no read-then-write race between processes): open a new window, or count in the current one.
+_RATE_HIT = sa.text(
+    "INSERT INTO rate_counts (client, window_start, count) VALUES (:client, :now, 1) "
+    "ON CONFLICT (client) DO UPDATE SET "
+    "count = CASE WHEN rate_counts.window_start + :window <= :now THEN 1 ELSE rate_counts.count + 1 END, "
+    "window_start = CASE WHEN rate_counts.window_start + :window <= :now THEN :now "
+    "ELSE rate_counts.window_start END "
+    "RETURNING count, window_start")
+
+
 def _v1(conn: sa.Connection) -> None:
     """Version 1: scenarios and runs."""
     for t in (scenarios, runs):
@@ -61,9 +78,15 @@ def _v1(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_runs_status ON runs (status)"))
 
 
+def _v2(conn: sa.Connection) -> None:
+    """Version 2: request counts of the rate limit, shared by all server processes."""
+    rate_counts.create(conn, checkfirst=True)
+
+
 #: (version, what it does, function applying it) in order.
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "scenarios and runs tables", _v1),
+    (2, "rate-limit counts per client", _v2),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -84,7 +107,7 @@ class Store:
     --------
     >>> s = Store.open("sqlite://")       # in memory
     >>> s.version()
-    1
+    2
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -174,6 +197,25 @@ class Store:
     def run_status(self, rid: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(runs.c.status).where(runs.c.id == rid)).scalar()
+
+    # --- rate limit ---------------------------------------------------------
+    def rate_hit(self, client: str, window_s: float, now: float | None = None) -> tuple[int, float]:
+        """Count one request of ``client``; return (requests in its current window, the window's start).
+
+        A window opens at a client's first request and lasts ``window_s`` seconds; the next
+        request after it opens a new one. All server processes on this database share the counts.
+        """
+        now = time.time() if now is None else float(now)
+        with self.engine.begin() as conn:
+            count, start = conn.execute(_RATE_HIT, {"client": client[:64], "now": now,
+                                                    "window": float(window_s)}).one()
+        return int(count), float(start)
+
+    def rate_forget(self, window_s: float, now: float | None = None) -> int:
+        """Delete the counts of windows that have ended; returns how many."""
+        now = time.time() if now is None else float(now)
+        with self.engine.begin() as conn:
+            return conn.execute(rate_counts.delete().where(rate_counts.c.window_start + float(window_s) <= now)).rowcount
 
     def unfinished_runs(self) -> list[dict]:
         with self.engine.connect() as conn:
