@@ -1,7 +1,8 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright) against a real ``ketasim serve``.
 
 Load the page, enter a regimen and see the plot change, compare two regimens, save and
-reopen the permalink, download the CSV; every control labelled; no console errors. A
+reopen the permalink, download the CSV; start, cancel and complete background runs from the
+keyboard; every control labelled; no console errors. A
 screenshot is kept as an artifact in ``results/test-artifacts/`` (or ``$KETASIM_ARTIFACTS``).
 Chromium missing fails the test; it never skips.
 """
@@ -130,6 +131,41 @@ def test_dashboard_in_headless_chromium(server, tmp_path):
             df = pd.read_csv(io.StringIO(Path(path).read_text()))
             assert list(df["arm"].unique()) == ["1 mg/kg iv over 40 min", "100 mg insufflated"]
             assert df["C_plasma_ketamine_median [ng/mL]"].max() == pytest.approx(peak_saved, rel=1e-5)
+
+            # background runs, by keyboard: start two (one worker: the second waits), cancel the second
+            # with Enter on its focused Cancel button; the first completes and links its result files
+            page.focus("#run-start")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#runs-list li[data-run]", timeout=30_000)
+            first = page.get_attribute("#runs-list li:nth-child(1)", "data-run")
+            page.focus("#run-start")
+            page.keyboard.press("Enter")
+            page.wait_for_function("document.querySelectorAll('#runs-list li[data-run]').length === 2", timeout=30_000)
+            second = page.get_attribute("#runs-list li:nth-child(1)", "data-run")
+            assert second != first
+            assert page.evaluate("document.activeElement.closest('li').dataset.run") == second
+            assert page.evaluate("document.activeElement.className") == "run-cancel"
+            page.keyboard.press("Enter")
+            page.wait_for_selector(f"#run-{second}[data-status='cancelled']", timeout=60_000)
+            assert not page.locator(f"#run-{second} .run-cancel").is_visible()
+            assert page.locator(f"#run-{second} .run-files a").count() == 0
+            page.wait_for_selector(f"#run-{first}[data-status='done']", timeout=180_000)
+            assert page.get_attribute(f"#run-{first}", "data-progress") == "1"
+            assert page.evaluate(f"document.querySelector('#run-{first}-progress').value") == 1
+            assert page.locator(f"#run-{first} .run-status").inner_text() == "done, 100 %"
+            links = {a.get_attribute("data-file"): a.get_attribute("href")
+                     for a in page.locator(f"#run-{first} .run-files a").all()}
+            assert links == {n: f"/api/runs/{first}/files/{n}" for n in ("summary.csv", "results.nc", "report.html")}
+            api_first = httpx.get(f"{server.url}/api/runs/{first}", timeout=10).json()
+            api_second = httpx.get(f"{server.url}/api/runs/{second}", timeout=10).json()
+            assert api_first["status"] == "done" and api_second["status"] == "cancelled"
+            assert api_first["scenario_id"] == sid  # the run is of the scenario on the page
+            run_summary = pd.read_csv(io.StringIO(httpx.get(server.url + links["summary.csv"], timeout=30).text))
+            assert set(run_summary["arm"]) == {"1 mg/kg iv over 40 min", "100 mg insufflated"}
+            with page.expect_download() as dl:
+                page.click(f"#run-{first} .run-files a[data-file='summary.csv']")
+            assert Path(dl.value.path()).read_text() == httpx.get(server.url + links["summary.csv"], timeout=30).text
+            page.screenshot(path=str(ARTIFACTS / "dashboard-runs.png"), full_page=True)
 
             # reopen the permalink in a fresh page
             page2 = ctx.new_page()

@@ -441,6 +441,89 @@ async function onDownload(ev) {
   finally { btn.disabled = false; }
 }
 
+// ---------------------------------------------------------------- background runs
+const RUN_FINAL = ["done", "failed", "cancelled"];
+const RUN_FILE_LABELS = {"summary.csv": "Summary CSV", "results.nc": "NetCDF", "report.html": "HTML report"};
+
+async function onStartRun() {
+  const btn = $("run-start");
+  btn.disabled = true;
+  try {
+    const sc = scenarioFromControls();
+    const run = await api("/api/runs", {method: "POST", body: JSON.stringify(sc)});
+    showError(null);
+    const li = runItem(run, sc.name);
+    $("runs-list").prepend(li);
+    updateRunItem(li, run);
+    li.querySelector(".run-cancel").focus();
+    pollRun(li, run.id);
+  } catch (e) { showError(`background run not started: ${e.message}`); }
+  finally { btn.disabled = false; }
+}
+
+function runItem(run, name) {
+  const li = document.createElement("li");
+  li.dataset.run = run.id;
+  li.id = `run-${run.id}`;
+  const line = document.createElement("div"); line.className = "run-line";
+  const title = document.createElement("span"); title.className = "run-name";
+  title.textContent = `${name} (cost ${Number(run.cost).toLocaleString("en")})`;
+  const prog = document.createElement("progress"); prog.max = 1; prog.value = 0;
+  prog.id = `run-${run.id}-progress`;
+  prog.setAttribute("aria-label", `progress of run ${name}`);
+  const status = document.createElement("span"); status.className = "run-status";
+  const cancel = document.createElement("button"); cancel.type = "button"; cancel.className = "run-cancel";
+  cancel.textContent = "Cancel"; cancel.setAttribute("aria-label", `cancel run ${name}`);
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try { updateRunItem(li, await api(`/api/runs/${run.id}/cancel`, {method: "POST"})); }
+    catch (e) { showError(`could not cancel: ${e.message}`); cancel.disabled = false; }
+  });
+  line.append(title, prog, status, cancel);
+  const msg = document.createElement("div"); msg.className = "run-msg";
+  const files = document.createElement("div"); files.className = "run-files"; files.hidden = true;
+  li.append(line, msg, files);
+  return li;
+}
+
+function updateRunItem(li, run) {
+  li.dataset.status = run.status;
+  li.dataset.progress = String(run.progress);
+  li.querySelector("progress").value = run.progress;
+  li.querySelector(".run-status").textContent = `${run.status}, ${Math.round(100 * run.progress)} %`;
+  li.querySelector(".run-msg").textContent = run.message || "";
+  const cancel = li.querySelector(".run-cancel");
+  if (RUN_FINAL.includes(run.status)) cancel.hidden = true;
+  else if (run.status === "cancelling") cancel.disabled = true;
+  const files = li.querySelector(".run-files");
+  const names = Object.keys(run.files || {});
+  if (names.length && !files.children.length) {
+    for (const n of names) {
+      const a = document.createElement("a");
+      a.href = run.files[n]; a.textContent = RUN_FILE_LABELS[n] || n; a.dataset.file = n;
+      if (n !== "report.html") a.download = "";
+      else a.target = "_blank";
+      files.appendChild(a);
+    }
+  }
+  files.hidden = !names.length;
+}
+
+async function pollRun(li, id) {
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 700));
+    let run;
+    try { run = await api(`/api/runs/${id}`); }
+    catch (e) {
+      if (e.status === 429) continue;  // rate limit: ask again later
+      li.querySelector(".run-msg").textContent = `no longer reachable: ${e.message}`;
+      return;
+    }
+    updateRunItem(li, run);
+    if (RUN_FINAL.includes(run.status)) return;
+  }
+}
+
 // ---------------------------------------------------------------- start
 async function init() {
   try {
@@ -488,6 +571,7 @@ async function init() {
   });
   for (const g of GROUPS) $(`var-${g}`).addEventListener("change", () => state.result && drawPanel(g, state.result));
   $("save").addEventListener("click", onSave);
+  $("run-start").addEventListener("click", onStartRun);
   for (const b of document.querySelectorAll(".dl")) b.addEventListener("click", onDownload);
   let rt;
   window.addEventListener("resize", () => { clearTimeout(rt); rt = setTimeout(() => state.result && GROUPS.forEach((g) => drawPanel(g, state.result)), 150); });
