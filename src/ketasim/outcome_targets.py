@@ -28,6 +28,7 @@ _TARGET_MODULES: tuple[str, ...] = (
     "ketasim.calibrate_outcomes_harms",
     "ketasim.calibrate_outcomes_behaviour",
     "ketasim.calibrate_outcomes_core",
+    "ketasim.calibrate_outcomes_relapse",
 )
 
 

@@ -40,7 +40,7 @@ from .layers import antidepressant, dissociation_scale, harms, liking, memory, t
 from .population import Population, as_population
 
 __all__ = ["OUTCOME_LAYERS", "outcome_variables", "wants_outcomes", "internal_grid", "simulate_with_outcomes",
-           "with_outcome_variability", "FINE_STEP_H", "FINE_WINDOW_H", "MEDIUM_STEP_H", "MEDIUM_WINDOW_H",
+           "with_outcome_variability", "with_relapse_clock", "FINE_STEP_H", "FINE_WINDOW_H", "MEDIUM_STEP_H", "MEDIUM_WINDOW_H",
            "COARSE_STEP_H"]
 
 #: Outcome layer modules, run in this order (a layer may read the outputs of those before it).
@@ -257,3 +257,30 @@ def with_outcome_variability(pop: Population, rng: np.random.Generator, *,
             raise InputError(f"baseline_madrs mean must be in {lo:g}..{hi:g} and sd >= 0; got ({m:g}, {s:g}).")
         extra["baseline_madrs"] = np.clip(m + s * rng.standard_normal(n), lo, hi)
     return dataclasses.replace(pop, extra=MappingProxyType(extra))
+
+
+def with_relapse_clock(population, start_h) -> Population:
+    """A copy of ``population`` whose relapse clock (output ``p_relapse``) starts at ``start_h`` hours.
+
+    ``start_h`` is when each subject is in stable remission or response (SUSTAIN-1:
+    randomisation after 16 weeks of esketamine); a number or one value per subject.
+    ``p_relapse`` is 0 before it.
+
+    Examples
+    --------
+    >>> import ketasim as ks
+    >>> pop = with_relapse_clock(ks.Subject(weight=70.0), 16 * 168)
+    >>> float(pop.extra["relapse_from_h"][0])
+    2688.0
+    """
+    pop = as_population(population)
+    try:
+        v = np.broadcast_to(np.asarray(start_h, float), (pop.n,)).copy()
+    except (TypeError, ValueError):
+        raise InputError(f"start_h must be a time in hours >= 0, or one per subject ({pop.n}); got {start_h!r}.") \
+            from None
+    extra = dict(pop.extra)
+    extra["relapse_from_h"] = v
+    out = dataclasses.replace(pop, extra=MappingProxyType(extra))
+    antidepressant.relapse_start(out, out.n)          # validates
+    return out

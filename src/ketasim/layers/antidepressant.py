@@ -24,7 +24,19 @@ on the symptoms left by each other::
     p_response  = P(MADRS <= B / 2) = Phi((mu_ns - (1 - 0.5 / (1 - f))) / sigma_ns)
     p_remission = P(MADRS <= 10)    = Phi((mu_ns - (1 - 10 / (B (1 - f)))) / sigma_ns)
 
-With no drug they equal the comparator-arm rates. Parameters and sources:
+With no drug they equal the comparator-arm rates.
+
+Relapse (maintenance vs withdrawal, SUSTAIN-1). For a patient in stable remission or
+response when the relapse clock starts (``Population.extra['relapse_from_h']``, h;
+default 0), relapse is an event with hazard lowered by the same saturating plasticity
+the score uses, ``s = P / (P50 e^{-eta_ad omega_ad} + P) = f / Fmax`` (0..1)::
+
+    h(t) = h0 exp(-beta s(t))             (per hour, t >= relapse_from_h)
+    p_relapse(t) = 1 - exp(-int h dt)
+
+With no drug ``s = 0`` and ``h = h0`` (no protection); continued dosing keeps ``s`` high.
+``h0`` and ``beta`` are calibrated to SUSTAIN-1 (median time to relapse after withdrawal,
+remitters' hazard ratio; :mod:`ketasim.calibrate_outcomes_relapse`). Parameters and sources:
 ``data/outcomes/antidepressant.yaml`` (docs/model.md, "Outcomes").
 """
 
@@ -43,13 +55,15 @@ from .exposure import BLOCKADE_INPUTS, blockade_integral, first_order_recurrence
 
 __all__ = ["OUTPUTS", "INPUTS", "DEFAULT_BASELINE_MADRS", "MADRS_RANGE", "antidepressant_parameters",
            "cascade_step", "plasticity_path", "drug_fraction", "response_probability", "remission_probability",
-           "baseline_madrs", "run"]
+           "baseline_madrs", "relapse_start", "relapse_hazard", "relapse_probability", "run"]
 
 OUTPUTS: dict[str, tuple[str, str]] = {
     "depression_score": ("MADRS", "MADRS-like depression score: baseline less the drug-attributable improvement"),
     "p_response": ("1", "probability of response (MADRS fall >= 50% from baseline), treated setting"),
     "p_remission": ("1", "probability of remission (MADRS <= 10), treated setting"),
     "plasticity": ("h", "antidepressant plasticity state P (occupancy-odds hours, delayed NMDA-blockade exposure)"),
+    "p_relapse": ("1", "cumulative probability of relapse since relapse_from_h (default 0) for a patient in stable "
+                       "remission or response then (SUSTAIN-1 randomised-withdrawal setting)"),
 }
 INPUTS: tuple[str, ...] = BLOCKADE_INPUTS
 MADRS_RANGE = (0.0, 60.0)
@@ -65,8 +79,9 @@ def antidepressant_parameters() -> dict:
     """Antidepressant parameters (values only) from ``antidepressant.yaml``."""
     p = {k: float(v["value"]) for k, v in _load().items()}
     if not (p["k1"] > 0 and p["k2"] > 0 and p["k1"] != p["k2"] and 0 < p["Fmax"] <= 1 and p["P50"] > 0
-            and p["sigma_ns"] > 0):
-        raise InputError(f"antidepressant.yaml: need k1 != k2 > 0, 0 < Fmax <= 1, P50 > 0, sigma_ns > 0; got {p}.")
+            and p["sigma_ns"] > 0 and p["h0_relapse"] > 0 and p["beta_relapse"] >= 0):
+        raise InputError(f"antidepressant.yaml: need k1 != k2 > 0, 0 < Fmax <= 1, P50 > 0, sigma_ns > 0, "
+                         f"h0_relapse > 0, beta_relapse >= 0; got {p}.")
     return p
 
 
@@ -173,6 +188,63 @@ def baseline_madrs(subjects, n: int) -> np.ndarray:
     return v
 
 
+def relapse_start(subjects, n: int) -> np.ndarray:
+    """Per-subject start of the relapse clock (h): ``Population.extra['relapse_from_h']`` where given, else 0."""
+    extra = getattr(subjects, "extra", None) or {}
+    v = extra.get("relapse_from_h")
+    if v is None:
+        return np.zeros(n)
+    v = np.broadcast_to(np.asarray(v, float), (n,)).copy()
+    bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+    if bad.size:
+        raise InputError(f"relapse_from_h must be a finite time >= 0 h (when the patient is in stable remission or "
+                         f"response); got {v[bad[0]]:g} (subject {int(bad[0])}).")
+    return v
+
+
+def relapse_hazard(s, params=None) -> np.ndarray:
+    """Relapse hazard (1/h) at saturation ``s = f / Fmax`` (0..1): ``h0 exp(-beta s)``.
+
+    Examples
+    --------
+    >>> p = antidepressant_parameters()
+    >>> float(relapse_hazard(0.0)) == p["h0_relapse"]
+    True
+    """
+    p = params or antidepressant_parameters()
+    return p["h0_relapse"] * np.exp(-p["beta_relapse"] * np.clip(np.asarray(s, float), 0.0, 1.0))
+
+
+def relapse_probability(times, s, start, params=None, base=None) -> np.ndarray:
+    """Cumulative relapse probability ``1 - exp(-int_start^t h0 exp(-beta s) dt)`` (subjects x times).
+
+    The hazard is integrated by the trapezoidal rule along the base points (those of the
+    outcome grid; every point when ``base`` is None), clipped to ``t >= start`` per subject;
+    a point off the base grid adds one trapezoid from the base point before it, so the
+    values at the base points do not depend on the output times.
+    """
+    t = np.asarray(times, float)
+    s = np.asarray(s, float)
+    n, m = s.shape
+    start = np.broadcast_to(np.asarray(start, float), (n,))[:, None]
+    base = np.ones(m, bool) if base is None else np.asarray(base, bool)
+    h = relapse_hazard(s, params)
+    bi = np.flatnonzero(base)
+    tc = np.maximum(t[None, :], start)                              # clock time, clipped at the start
+    Hb = np.zeros((n, bi.size))
+    if bi.size > 1:
+        hb, tb = h[:, bi], tc[:, bi]
+        Hb[:, 1:] = np.cumsum(0.5 * (hb[:, 1:] + hb[:, :-1]) * np.diff(tb, axis=1), axis=1)
+    H = np.empty((n, m))
+    H[:, bi] = Hb
+    nb = np.flatnonzero(~base)
+    if nb.size:
+        pb = previous_base(base)[nb]
+        j = np.searchsorted(bi, pb)
+        H[:, nb] = Hb[:, j] + 0.5 * (h[:, nb] + h[:, pb]) * (tc[:, nb] - tc[:, pb])
+    return -np.expm1(-H)
+
+
 def _eta(subjects, n: int) -> np.ndarray | None:
     extra = getattr(subjects, "extra", None) or {}
     v = extra.get("eta_ad")
@@ -201,4 +273,7 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, *
         out["p_response"] = response_probability(f)
     if "p_remission" in wanted:
         out["p_remission"] = remission_probability(f, B)
+    if "p_relapse" in wanted:
+        p = antidepressant_parameters()
+        out["p_relapse"] = relapse_probability(times, f / p["Fmax"], relapse_start(subjects, n), base=base)
     return out
