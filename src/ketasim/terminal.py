@@ -81,6 +81,11 @@ def print_summary(result, console=None) -> None:
         used += w
     cols = fitted
     layers = attrs.get("layers", "pk")
+    extra = [name for name, prefix in (("acute safety", "safety_"), ("outcomes", "outcome_"))
+             if any(str(v).startswith(prefix) for v in result.dataset.data_vars)]
+    if extra:
+        layers += " (+ " + ", ".join(extra) + ": tables in the report" + (", benefit and harm below" if
+                                                                            "outcomes" in extra else "") + ")"
     t = Table(title=f"{attrs['title'].split(': ', 1)[-1]}: n = {attrs['n_subjects']} per arm, seed {attrs['seed']}",
               caption=f"each cell: median, then 5-95% of subjects; layers run: {layers}", box=box.SIMPLE_HEAD)
     t.add_column("arm", style="bold", no_wrap=True, min_width=min(34, max(len(a) for a in tab)), overflow="fold")
@@ -88,4 +93,34 @@ def print_summary(result, console=None) -> None:
         t.add_column(head, justify="right", no_wrap=True)
     for arm, m in tab.items():
         t.add_row(arm, *(_cell(m.get(k)) for k, _ in cols))
+    console.print(t)
+    _print_outcomes(result.dataset, console)
+
+
+#: Benefit-and-harm columns of the terminal (``outcome_<key>``), short headings; the report has them all.
+_OUTCOME_COLUMNS = (("madrs_change_d28", "MADRS\nΔ d28"), ("p_response_d28", "resp.\nd28 %"),
+                    ("drug_liking_peak", "liking\nVAS"), ("tolerance_end", "toler.\n%"),
+                    ("memory_acute_peak", "memory\nacute%"), ("cognitive_burden_end", "cogn.\n%"),
+                    ("p_urinary_end", "urine\n%"), ("p_dependence_end", "depend\n%"))
+
+
+def _print_outcomes(ds, console) -> None:
+    """The per-arm benefit-and-harm table (``outcome_*`` variables over ``arm``), when the run has one."""
+    from rich import box
+    from rich.table import Table
+
+    cols = [(k, h) for k, h in _OUTCOME_COLUMNS if f"outcome_{k}" in ds]
+    if not cols or "arm" not in ds.dims:
+        return
+    n = ds.attrs.get("outcome_subjects", "")
+    t = Table(title=f"benefit and harm: population means over the first {n} subjects of each arm",
+              caption="MADRS change and response at day 28; peak liking (VAS above placebo) and acute memory "
+                      "impairment in the first week; tolerance, cognitive burden, urinary symptoms and dependence "
+                      "at the end of use (docs/outcomes.md)", box=box.SIMPLE_HEAD, pad_edge=False,
+              padding=(0, 0, 0, 0), show_edge=False)
+    t.add_column("arm", style="bold", no_wrap=True, overflow="fold")
+    for _, head in cols:
+        t.add_column(head, justify="right", no_wrap=True, min_width=6)
+    for i, arm in enumerate(ds["arm"].values):
+        t.add_row(str(arm), *(_fmt(float(ds[f"outcome_{k}"].values[i])) for k, _ in cols))
     console.print(t)
