@@ -6,7 +6,7 @@ import pytest
 
 import ketasim as ks
 from ketasim.cli import main
-from ketasim.compare_patterns import COMPARE_PATTERNS, METRICS, write_comparison
+from ketasim.compare_patterns import BENEFIT_METRICS, COMPARE_PATTERNS, METRICS, NOT_APPLICABLE, write_comparison
 from ketasim.errors import InputError, UnknownNameError
 
 
@@ -18,9 +18,13 @@ def table():
 @pytest.mark.slow
 def test_every_pattern_and_metric(table):
     assert list(table.pattern) == [p.key for p in COMPARE_PATTERNS]
-    for k, *_ in METRICS:
-        assert k in table.columns and np.all(np.isfinite(table[k])), k
     t = table.set_index("pattern")
+    therapy = ["iv_therapeutic", "esketamine_56", "esketamine_84"]
+    for k, *_ in METRICS:
+        assert k in table.columns and np.all(np.isfinite(t.loc[therapy, k])), k
+        # no depression at baseline: benefit not applicable for recreational / dependent use
+        assert np.all(np.isfinite(t[k])) == (k not in BENEFIT_METRICS), k
+    assert list(t.benefit) == ["baseline MADRS 32 (treatment-resistant default)"] * 3 + [NOT_APPLICABLE] * 2
     # benefit: the therapeutic courses lower the depression score and give responders by day 28
     for k in ("iv_therapeutic", "esketamine_56", "esketamine_84"):
         assert t.loc[k, "madrs_change_d28"] < 0 and 0 < t.loc[k, "p_response_d28"] <= 100
@@ -51,6 +55,20 @@ def test_written_atomically(tmp_path, table):
     assert "<table>" in paths[1].read_text() and not list((tmp_path / "cmp").glob(".*tmp*"))
 
 
+@pytest.mark.slow
+def test_given_baseline_gives_every_pattern_a_benefit(table):
+    t = table.set_index("pattern")
+    b = ks.compare_patterns(n=4, seed=3, weeks=4, patterns=["esketamine_56", "recreational_weekend"],
+                            baseline_madrs=32).set_index("pattern")
+    assert b.loc["recreational_weekend", "madrs_change_d28"] < 0
+    assert b.loc["recreational_weekend", "benefit"] == "baseline MADRS 32 (given)"
+    # the same baseline as the default: the therapy row is unchanged, harms of every row too
+    np.testing.assert_allclose(b.loc["esketamine_56", [k for k, *_ in METRICS]].astype(float),
+                               t.loc["esketamine_56", [k for k, *_ in METRICS]].astype(float), rtol=1e-12)
+    np.testing.assert_allclose(b.loc["recreational_weekend", "p_dependence_end"],
+                               t.loc["recreational_weekend", "p_dependence_end"], rtol=1e-12)
+
+
 def test_bad_arguments():
     with pytest.raises(InputError, match="n must be"):
         ks.compare_patterns(n=0)
@@ -58,6 +76,8 @@ def test_bad_arguments():
         ks.compare_patterns(n=2, weeks=1)
     with pytest.raises(UnknownNameError):
         ks.compare_patterns(n=2, patterns=["weekend"])
+    with pytest.raises(InputError, match="baseline_madrs"):
+        ks.compare_patterns(n=2, baseline_madrs=70)
 
 
 def test_cli(tmp_path, capsys):
@@ -65,5 +85,5 @@ def test_cli(tmp_path, capsys):
                "--out", str(tmp_path)])
     assert rc in (0, None)
     out = capsys.readouterr().out
-    assert "recreational" in out and "urinary" in out
+    assert "recreational" in out and "urinary" in out and "no depression at baseline" in out
     assert (tmp_path / "compare_patterns.csv").exists() and (tmp_path / "compare_patterns.html").exists()

@@ -5,19 +5,31 @@ esketamine 56 and 84 mg per label (induction, twice weekly for 4 weeks), a recre
 pattern and a dependent daily pattern (about 3 g/day insufflated), each simulated in the same
 sampled population, summarised on benefit (depression score, response), drug liking, tolerance,
 memory (acute and chronic), bladder and dependence.
+
+Benefit is shown only where it is defined. Every figure the antidepressant layer is calibrated to
+comes from patients with depression (antidepressant.csv: treatment-resistant or major depression
+trials, entry MADRS >= 25 in the Cochrane CD011612 trials); the reference tables hold no
+antidepressant or mood-score data for people without depression, so a "MADRS change" of a
+recreational or dependent user is outside the model's data. The recreational and dependent rows
+therefore show the benefit columns (:data:`BENEFIT_METRICS`) as not applicable (NaN, with a
+``benefit`` note), unless the caller gives ``baseline_madrs`` — then every row is simulated as a
+person with that baseline depression score (e.g. self-medicating users).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError, unknown
 
-__all__ = ["COMPARE_PATTERNS", "ComparePattern", "compare_patterns", "pattern_outcomes", "METRICS", "write_comparison"]
+__all__ = ["COMPARE_PATTERNS", "ComparePattern", "compare_patterns", "pattern_outcomes", "METRICS", "BENEFIT_METRICS",
+           "NOT_APPLICABLE", "write_comparison"]
 
 DAY = 24.0
 WEEK = 168.0
@@ -31,6 +43,7 @@ class ComparePattern:
     label: str
     regimen: str
     source: str
+    depressed: bool = False
 
 
 #: The five patterns of the comparison (regimen text; ``{weeks}`` = weeks of continuing use).
@@ -38,14 +51,14 @@ COMPARE_PATTERNS: tuple[ComparePattern, ...] = (
     ComparePattern("iv_therapeutic", "IV ketamine 0.5 mg/kg, twice weekly x 4 wk",
                    "0.5 mg/kg iv over 40 min twice weekly for 4 weeks",
                    "antidepressant.csv / clinical_context.csv: 0.5 mg/kg over 40 min, repeated twice weekly "
-                   "(e.g. Singh et al. 2016 Am J Psychiatry)"),
+                   "(e.g. Singh et al. 2016 Am J Psychiatry)", True),
     ComparePattern("esketamine_56", "esketamine 56 mg IN, label induction",
                    "56 mg esketamine intranasal twice weekly for 4 weeks",
                    "clinical_context.csv: SPRAVATO label induction, 56 mg day 1 then 56 or 84 mg twice weekly "
-                   "for weeks 1-4"),
+                   "for weeks 1-4", True),
     ComparePattern("esketamine_84", "esketamine 84 mg IN, label induction (56 mg day 1)",
                    "56 mg esketamine intranasal, then after 84 h (84 mg esketamine intranasal twice weekly x 7)",
-                   "clinical_context.csv: SPRAVATO label induction, 56 mg day 1 then 84 mg twice weekly"),
+                   "clinical_context.csv: SPRAVATO label induction, 56 mg day 1 then 84 mg twice weekly", True),
     ComparePattern("recreational_weekend", "recreational: 4 x 100 mg snorted one night a week",
                    "(100 mg insufflated every 30 min x 4) weekly for {weeks} weeks",
                    "use_patterns.csv: per-occasion nasal doses 60-125 mg 'strong' (Erowid/Drugs-Forum, tag U); "
@@ -74,6 +87,10 @@ METRICS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("p_dependence_end", "dependence", "%", "p_dependence", "end_use",
      "mean probability of use disorder at the end of use"),
 )
+#: Benefit columns: shown for patterns taken by people with depression (or when baseline_madrs is given).
+BENEFIT_METRICS: tuple[str, ...] = ("madrs_change_d28", "p_response_d28")
+#: The ``benefit`` note of a row without a depression baseline.
+NOT_APPLICABLE = "not applicable: no depression at baseline"
 _PERCENT = {"p_response", "tolerance", "memory_impairment", "cognitive_burden", "p_urinary_symptoms", "p_dependence"}
 
 
@@ -101,8 +118,11 @@ def _stat(ds, var: str, how: str, end_use_h: float) -> float:
     raise ValueError(how)
 
 
-def pattern_outcomes(regimen, population, *, scenario: str = "", parameters=None, circuit=None) -> dict[str, float]:
+def pattern_outcomes(regimen, population, *, scenario: str = "", parameters=None, circuit=None,
+                     benefit: bool = True) -> dict[str, float]:
     """The :data:`METRICS` of one regimen in one population (population means), as a dict.
+
+    With ``benefit=False`` the :data:`BENEFIT_METRICS` are NaN (not simulated).
 
     The outcome variables are simulated by :func:`ketasim.simulate` (its outcome layers run on
     their own dose-aware internal grid): the acute peaks (plasma ketamine, drug liking, acute
@@ -119,14 +139,17 @@ def pattern_outcomes(regimen, population, *, scenario: str = "", parameters=None
     # acute (first-week) metrics need the dopamine chain: simulate them over the first week only;
     # the slow states (PK-driven) over the whole period
     acute = [m[3] for m in METRICS if m[4] == "peak_first_week"]
-    slow = [m[3] for m in METRICS if m[4] != "peak_first_week"]
+    skip = set() if benefit else set(BENEFIT_METRICS)
+    slow = list(dict.fromkeys(m[3] for m in METRICS if m[4] != "peak_first_week" and m[0] not in skip))
     ds = {"acute": ks.simulate(reg, population, T[T <= WEEK], outputs=acute, **kw),
           "slow": ks.simulate(reg, population, T, outputs=slow, **kw)}
-    return {key: _stat(ds["acute" if how == "peak_first_week" else "slow"], var, how, end_use)
+    return {key: np.nan if key in skip else _stat(ds["acute" if how == "peak_first_week" else "slow"], var, how,
+                                                  end_use)
             for key, _h, _u, var, how, _d in METRICS}
 
 
-def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=None) -> pd.DataFrame:
+def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=None,
+                     baseline_madrs: float | None = None) -> pd.DataFrame:
     """Simulate every pattern in the same sampled population and summarise benefit and harm.
 
     Parameters
@@ -140,12 +163,17 @@ def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=N
         Outcomes at the end of use are read at the end of each pattern's last week.
     patterns : list of str, optional
         Keys of :data:`COMPARE_PATTERNS` (default all).
+    baseline_madrs : float, optional
+        Baseline depression score (MADRS, 0-60) of every subject in every pattern. Without it the
+        therapeutic patterns use the layer's treatment-resistant default and the recreational and
+        dependent patterns have no depression at baseline: their :data:`BENEFIT_METRICS` are NaN.
 
     Returns
     -------
     pandas.DataFrame
         One row per pattern: ``pattern``, ``label``, ``regimen``, ``n``, ``seed``, then the
-        :data:`METRICS` columns (population means).
+        :data:`METRICS` columns (population means), then ``benefit`` (the depression baseline the
+        benefit columns assume, or :data:`NOT_APPLICABLE`).
     """
     import ketasim as ks
 
@@ -159,13 +187,35 @@ def compare_patterns(n: int = 500, seed: int = 1, *, weeks: int = 12, patterns=N
         if k not in keys:
             raise unknown("patterns", k, keys)
     pop = ks.sample_population(int(n), np.random.default_rng(int(seed)))
+    if baseline_madrs is not None:
+        from .layers.antidepressant import MADRS_RANGE
+
+        lo, hi = MADRS_RANGE
+        if isinstance(baseline_madrs, bool) or not isinstance(baseline_madrs, (int, float, np.number)) \
+                or not lo <= float(baseline_madrs) <= hi:
+            raise InputError(f"baseline_madrs must be a MADRS total from {lo:g} to {hi:g}; got {baseline_madrs!r}.")
+        extra = dict(pop.extra)
+        extra["baseline_madrs"] = np.full(pop.n, float(baseline_madrs))
+        pop = dataclasses.replace(pop, extra=MappingProxyType(extra))
+    from .layers.antidepressant import DEFAULT_BASELINE_MADRS
+
     rows = []
     for p in (q for q in COMPARE_PATTERNS if q.key in chosen):
         text = p.regimen.format(weeks=int(weeks))
         row = {"pattern": p.key, "label": p.label, "regimen": text, "n": int(n), "seed": int(seed)}
-        row.update(pattern_outcomes(text, pop, scenario=f"compare-patterns {p.key}"))
+        benefit = p.depressed or baseline_madrs is not None
+        row.update(pattern_outcomes(text, pop, scenario=f"compare-patterns {p.key}", benefit=benefit))
+        row["benefit"] = (f"baseline MADRS {float(baseline_madrs):g} (given)" if baseline_madrs is not None
+                          else f"baseline MADRS {DEFAULT_BASELINE_MADRS:g} (treatment-resistant default)"
+                          if p.depressed else NOT_APPLICABLE)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+_BENEFIT_NOTE = ("Benefit (MADRS change, response) is shown for the therapeutic patterns, taken by patients with "
+                 "treatment-resistant depression (baseline MADRS 32 unless --baseline-madrs is given); n/a = not "
+                 "applicable: no depression at baseline (the antidepressant layer is calibrated only in depressed "
+                 "patients).")
 
 
 def _html(df: pd.DataFrame) -> str:
@@ -174,7 +224,8 @@ def _html(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(h)}<br><small>{html.escape(u)}</small></th>" for _k, h, u, *_ in METRICS)
     body = []
     for r in df.itertuples():
-        cells = "".join(f"<td>{getattr(r, k):.3g}</td>" for k, *_ in METRICS)
+        cells = "".join(f"<td>{getattr(r, k):.3g}</td>" if np.isfinite(getattr(r, k)) else
+                        f"<td title='{html.escape(NOT_APPLICABLE)}'>n/a</td>" for k, *_ in METRICS)
         body.append(f"<tr><th>{html.escape(r.label)}<br><small><code>{html.escape(r.regimen)}</code></small></th>"
                     f"{cells}</tr>")
     notes = "".join(f"<li><b>{html.escape(h)}</b>: {html.escape(d)}</li>" for _k, h, _u, _v, _s, d in METRICS)
@@ -184,6 +235,7 @@ def _html(df: pd.DataFrame) -> str:
             f"<h1>Benefit and harm by pattern of use</h1><p>{int(df['n'].iloc[0])} simulated adults (seed "
             f"{int(df['seed'].iloc[0])}); population means.</p>"
             f"<table><tr><th>pattern</th>{head}</tr>{''.join(body)}</table><ul>{notes}</ul>"
+            f"<p>{html.escape(_BENEFIT_NOTE)}</p>"
             "<p>Generated by <code>ketasim compare-patterns</code>; model and sources: docs/model.md, "
             "docs/outcomes.md.</p></body></html>")
 
