@@ -143,6 +143,20 @@ def project_cmd(
             q = ds.series_value.sel(arm=a, year=y).values
             row += f"  {a}: {q[1]:.3g} [{q[0]:.3g}, {q[2]:.3g}] {unit}"
         typer.echo(row)
+    typer.echo("  expected new cases per year, median [band]: dependence | uropathy")
+    for y in ds.year.values:
+        row = f"  {int(y)}"
+        for a in arms:
+            d, u = (ds[k].sel(arm=a, year=y).values for k in ("new_dependence", "new_uropathy"))
+            row += f"  {a}: {d[1]:.4g} [{d[0]:.4g}, {d[2]:.4g}] | {u[1]:.4g} [{u[0]:.4g}, {u[2]:.4g}]"
+        typer.echo(row)
+    linked = json.loads(ds.attrs.get("linked_rates", "{}") or "{}")
+    if linked:
+        for rate, v in linked.items():
+            typer.echo(f"  {rate} from the harms layer: {v['value']:.4g} /yr ({v['source']})")
+    else:
+        typer.echo("  dependence and uropathy rates: data/epi/parameters.yaml (fit with --dependence-from-harms / "
+                   "--uropathy-from-harms to take them from the individual-level harms layer)")
     if len(arms) > 1:
         for k in ("dependent", "new_dependence", "new_uropathy", "excess_deaths"):
             q = ds[f"cumulative_difference_{k}"].values

@@ -39,6 +39,8 @@ from .model import FLOWS, STATES, TARGETS, Intervention
 
 __all__ = ["Scenario", "load_scenario", "project"]
 
+#: the example scenarios shipped with the package (byte-identical to the repository's examples/epi-*.toml)
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "epi" / "examples"
 _TOP_KEYS = ("name", "description", "intervention")
 _IV_KEYS = ("target", "factor", "start", "end", "ramp", "label", "source")
 OUTPUTS = ("past_year_users", "dependent", "new_dependence", "new_uropathy", "treatment_entries",
@@ -78,8 +80,11 @@ def load_scenario(source: str | Path | dict) -> Scenario:
             path = Path(source)
             where = str(path)
             if not path.exists():
-                raise FileNotFoundError(f"scenario file {path} does not exist; give a .toml file "
-                                        "(see examples/epi-treatment-expansion.toml).")
+                shipped = EXAMPLES_DIR / path.name
+                where_ex = (f"the example '{path.name}' ships with ketasim at {shipped}" if shipped.exists() else
+                            f"the shipped examples are in {EXAMPLES_DIR}: "
+                            + ", ".join(sorted(f.name for f in EXAMPLES_DIR.glob('*.toml'))))
+                raise FileNotFoundError(f"scenario file {path} does not exist; give a .toml file ({where_ex}).")
             text = path.read_text(encoding="utf-8")
         else:
             where, text = "<text>", str(source)
@@ -263,5 +268,6 @@ def project(fit: xr.Dataset, years="2017..2030", *, scenario: Scenario | str | P
         "scenario_toml": sc.text if sc else "",
         "vary_fixed": ",".join(vary_fixed),
         "fit_until": fit.attrs.get("until", ""),
+        "linked_rates": fit.attrs.get("linked_rates", "{}"),
     })
     return ds
