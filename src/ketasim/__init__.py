@@ -26,7 +26,7 @@ from .acute_safety import (  # noqa: E402  (issue 9: acute safety)
     share_exceeding,
     with_safety_variability,
 )
-from .outcomes import with_outcome_variability  # noqa: E402  (issue 4: outcome layers' random effects)
+from .outcomes import with_outcome_variability, with_relapse_clock  # noqa: E402  (issue 4: random effects, relapse clock)
 from . import accessor as _accessor  # noqa: E402,F401  (registers ds.ket)
 from .regimen_text import parse_regimen  # noqa: E402
 from .io import read_nonmem, write_nonmem  # noqa: E402
@@ -53,7 +53,7 @@ __all__ = [
     "monitoring_window",
     "share_exceeding",
     "with_safety_variability",
-    "with_outcome_variability",
+    "with_outcome_variability", "with_relapse_clock",
     "LABEL_CRITERIA",
     "parse_regimen",
     "read_nonmem",
