@@ -1,6 +1,8 @@
 """Load test of the web API on loopback: many single-subject POST /api/simulate requests at once.
 
-Starts ``ketasim serve`` (uvicorn) on 127.0.0.1 and a free port with the rate limit off,
+Starts ``ketasim serve`` (uvicorn) on 127.0.0.1 and a free port with the rate limit raised
+(``--rate-limit``, default 1,000,000 requests per window: the limiter still counts every request
+in the store, as in production, but does not refuse the benchmark's),
 warms it up, then sends ``--requests`` requests (default 2,000) from ``--concurrency``
 (default 20) concurrent clients, each a one-person, one-regimen, one-day scenario at 10-min
 steps (145 time points). Reports throughput, latency percentiles, errors and the server's
@@ -58,10 +60,10 @@ def _rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, workers: int, rate_limit: int = 1_000_000) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [sys.executable, "-c", "import sys; from ketasim.cli import main; sys.exit(main(sys.argv[1:]))", "serve",
-           "--port", str(port), "--data-dir", str(data_dir), "--rate-limit", "0", "--workers", str(workers),
+           "--port", str(port), "--data-dir", str(data_dir), "--rate-limit", str(rate_limit), "--workers", str(workers),
            "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -116,11 +118,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=40, help="requests before memory is first measured")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--rate-limit", type=int, default=1_000_000,
+                    help="server's per-client limit (raised, not off: each request is still counted); 0 = off")
     ap.add_argument("--out", type=Path, default=HERE / "out" / "web_load.json")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="ketasim-web-load-") as tmp:
-        proc, url = start_server(Path(tmp), args.workers)
+        proc, url = start_server(Path(tmp), args.workers, args.rate_limit)
         try:
             rss_start = _rss_mb(proc.pid)
             asyncio.run(_load(url, args.warmup, min(args.concurrency, args.warmup)))
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     p50, p90, p99 = (float(np.percentile(ms, q)) for q in (50, 90, 99))
     res = {
         "benchmark": "web_load",
-        "requests": args.requests, "concurrency": args.concurrency, "uvicorn_workers": args.workers,
+        "requests": args.requests, "concurrency": args.concurrency, "uvicorn_workers": args.workers, "rate_limit": args.rate_limit,
         "scenario": SCENARIO,
         "wall_s": round(wall, 3),
         "throughput_rps": round(args.requests / wall, 2),
