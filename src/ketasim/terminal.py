@@ -114,7 +114,8 @@ def _print_outcomes(ds, console) -> None:
         return
     n = ds.attrs.get("outcome_subjects", "")
     t = Table(title=f"benefit and harm: population means over the first {n} subjects of each arm",
-              caption="MADRS change and response at day 28; peak liking (VAS above placebo) and acute memory "
+              caption="MADRS change and response at day 28 (as if every arm's subjects were depressed: read them "
+                      "for the therapeutic arms only); peak liking (VAS above placebo) and acute memory "
                       "impairment in the first week; tolerance, cognitive burden, urinary symptoms and dependence "
                       "at the end of use (docs/outcomes.md)", box=box.SIMPLE_HEAD, pad_edge=False,
               padding=(0, 0, 0, 0), show_edge=False)
