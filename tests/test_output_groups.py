@@ -41,3 +41,10 @@ def test_groups_mix_with_names_and_keep_order():
 def test_misspelt_group_suggests_it():
     with pytest.raises(InputError, match="default"):
         ks.simulate(REG, ks.Subject(weight=70), T, outputs=["defualt"])
+
+
+def test_outcomes_group_has_the_acute_effects():
+    res = ks.simulate(REG, ks.Subject(weight=70), T, outputs="outcomes")
+    assert {"dissociation", "sedation", "drug_liking", "tolerance", "p_dependence"} <= set(res.data_vars)
+    assert "delta_SBP" not in res.data_vars
+    assert 20.0 < float(res["dissociation"].max()) < 80.0      # esketamine 84 mg: label's 61-75% dissociate

@@ -98,7 +98,8 @@ def _times(times) -> np.ndarray:
 OUTPUT_GROUPS: dict[str, str] = {
     "default": "the default outputs: PK concentrations and amounts, occupancies, circuit rates, dopamine",
     "safety": "acute safety: blood pressure and heart-rate rises, sedation, dissociation",
-    "outcomes": "outcome layers: drug liking, tolerance, memory, antidepressant, harms, dependence",
+    "outcomes": "acute effects (dissociation, sedation) and the outcome layers: drug liking, tolerance, memory, "
+                "antidepressant, relapse, harms, dependence",
     "all": "default + safety + outcomes",
 }
 
@@ -130,6 +131,7 @@ def _expand_groups(outputs, regimen, population, parameters):
         return outputs          # not a list of names: the validation below reports it
     if not any(isinstance(o, str) and o in OUTPUT_GROUPS for o in names):
         return outputs
+    from .layers.acute_effects import ACUTE_OUTPUTS
     from .layers.safety import SAFETY_OUTPUTS
     from .outcomes import outcome_variables
 
@@ -140,8 +142,8 @@ def _expand_groups(outputs, regimen, population, parameters):
             out += _default_names(_set_groups(_regimen(regimen), pop, parameters)[0])
         if o in ("safety", "all"):
             out += list(SAFETY_OUTPUTS)
-        if o in ("outcomes", "all"):
-            out += list(outcome_variables())
+        if o in ("outcomes", "all"):        # the acute central effects are outcomes too (issue 4's list)
+            out += list(ACUTE_OUTPUTS) + list(outcome_variables())
         if o not in OUTPUT_GROUPS:
             out.append(o)
     return list(dict.fromkeys(out))
