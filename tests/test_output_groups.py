@@ -48,3 +48,8 @@ def test_outcomes_group_has_the_acute_effects():
     assert {"dissociation", "sedation", "drug_liking", "tolerance", "p_dependence"} <= set(res.data_vars)
     assert "delta_SBP" not in res.data_vars
     assert 20.0 < float(res["dissociation"].max()) < 80.0      # esketamine 84 mg: label's 61-75% dissociate
+
+
+def test_outputs_as_a_generator_is_read_once():
+    res = ks.simulate(REG, ks.Subject(weight=70), T, outputs=(o for o in ["C_plasma_S_ketamine", "drug_liking"]))
+    assert list(res.data_vars) == ["C_plasma_S_ketamine", "drug_liking"]

@@ -130,7 +130,7 @@ def _expand_groups(outputs, regimen, population, parameters):
     except TypeError:
         return outputs          # not a list of names: the validation below reports it
     if not any(isinstance(o, str) and o in OUTPUT_GROUPS for o in names):
-        return outputs
+        return names            # a list: a generator given as outputs is read once, here
     from .layers.acute_effects import ACUTE_OUTPUTS
     from .layers.safety import SAFETY_OUTPUTS
     from .outcomes import outcome_variables
