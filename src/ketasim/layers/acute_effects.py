@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 from ..errors import InputError
+from ..layer_data import values
 
 __all__ = ["ACUTE_OUTPUTS", "acute_parameters", "tolerance_filter", "tolerant_drive", "dissociation",
            "sedation", "MOAAS_ALERT"]
@@ -51,21 +52,10 @@ def _load(name: str) -> dict:
     return yaml.safe_load((resources.files("ketasim") / "data" / "safety" / name).read_text())
 
 
-def _values(d: dict) -> dict:
-    """Strip a YAML mapping of {value, unit, tag, source} entries down to floats (one level deep)."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and "value" in v:
-            out[k] = float(v["value"])
-        elif isinstance(v, dict):
-            out[k] = _values(v)
-    return out
-
-
 @lru_cache(maxsize=1)
 def acute_parameters() -> dict:
     """Dissociation, sedation and tolerance parameters (values only) from ``acute_effects.yaml``."""
-    p = _values(_load("acute_effects.yaml"))
+    p = values(_load("acute_effects.yaml"))
     for block in ("dissociation", "sedation"):
         q = p[block]
         if not (q["EC50"] > 0 and q["hill"] > 0 and 0 <= q["w_R"] <= 1):

@@ -43,6 +43,7 @@ import yaml
 from scipy.special import ndtr
 
 from ..errors import InputError
+from ..layer_data import values
 from .exposure import BLOCKADE_INPUTS, blockade_integral
 
 __all__ = ["OUTPUTS", "INPUTS", "run", "harms_parameters", "COGNITIVE_DOMAINS", "urinary_load",
@@ -74,21 +75,11 @@ COGNITIVE_DOMAINS: dict[str, str] = {
 }
 
 
-def _values(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and "value" in v:
-            out[k] = float(v["value"])
-        elif isinstance(v, dict):
-            out[k] = _values(v)
-    return out
-
-
 @lru_cache(maxsize=1)
 def harms_parameters() -> dict:
     """Parameter values (floats) from ``data/outcomes/harms.yaml``, checked."""
     raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "harms.yaml").read_text())
-    p = _values(raw)
+    p = values(raw)
     b, c, d = p["bladder"], p["cognition"], p["dependence"]
     checks = [("bladder.f_urine", b["f_urine"], 0 < b["f_urine"] <= 1),
               ("bladder.k_repair", b["k_repair"], b["k_repair"] > 0),

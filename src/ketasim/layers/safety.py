@@ -28,6 +28,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..layer_data import values
 from . import acute_effects as ae
 
 __all__ = ["SAFETY_OUTPUTS", "CV_OUTPUTS", "PK_INPUTS", "cv_parameters", "run_safety", "check_baseline"]
@@ -51,7 +52,7 @@ BASELINE_LIMITS = {"baseline_sbp": (60.0, 250.0), "baseline_dbp": (30.0, 150.0),
 @lru_cache(maxsize=1)
 def cv_parameters() -> dict:
     """Cardiovascular parameters (values only) from ``cardiovascular.yaml``."""
-    p = ae._values(ae._load("cardiovascular.yaml"))
+    p = values(ae._load("cardiovascular.yaml"))
     for k in ("EC50_bp", "EC50_hr"):
         if not p[k] > 0:
             raise InputError(f"cardiovascular.yaml: {k} must be > 0.")
