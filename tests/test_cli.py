@@ -73,3 +73,27 @@ def test_simulate_default_end_follows_the_regimen():
     r = CliRunner().invoke(app, ["simulate", "10 mg iv", "--outputs", "C_plasma_ketamine"])
     assert r.output.strip().splitlines()[-1].startswith("24,")      # one dose: 24 h at 5-min steps
     assert len(r.output.strip().splitlines()) == 1 + 24 * 12 + 1
+
+
+def test_simulate_relapse_clock_option():
+    from typer.testing import CliRunner
+
+    from ketasim.cli import app
+
+    reg = "56 mg esketamine intranasal twice weekly for 4 weeks, then 84 mg esketamine intranasal weekly for 12 weeks"
+    r = CliRunner().invoke(app, ["simulate", reg, "--outputs", "p_relapse", "--relapse-clock", "16 weeks",
+                                 "--end", "40 weeks", "--step", "4 weeks"])
+    assert r.exit_code == 0, r.output
+    rows = [line.split(",") for line in r.output.strip().splitlines()[1:]]
+    p = {float(t): float(v) for t, v in rows}
+    assert p[2688.0] == 0.0 and all(p[t] == 0.0 for t in p if t <= 2688.0)     # nothing before the clock starts
+    assert 0.0 < p[3360.0] < p[6720.0] < 1.0                                      # then cumulative, rising
+    # the same as the Python API with the clock set
+    import numpy as np
+
+    import ketasim as ks
+    res = ks.simulate(reg, ks.with_relapse_clock(ks.Subject(weight=70.0), 2688.0), np.array([0.0, 6720.0]),
+                      outputs=["p_relapse"])
+    assert abs(float(res["p_relapse"][0, -1]) - p[6720.0]) < 1e-5
+    bad = CliRunner().invoke(app, ["simulate", "10 mg iv", "--outputs", "p_relapse", "--relapse-clock", "-3h"])
+    assert bad.exit_code == 1 and ">= 0 h" in bad.output

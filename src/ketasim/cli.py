@@ -70,6 +70,10 @@ def simulate(
     circuit: Optional[str] = typer.Option(None, help="Circuit variant(s), comma-separated (see `ketasim hypotheses`); default: the best-scoring."),
     fmt: str = typer.Option("csv", "--format", help="csv | json | netcdf | table."),
     out: Optional[Path] = typer.Option(None, help="Write to this file instead of stdout (.nc for NetCDF)."),
+    relapse_clock: Optional[str] = typer.Option(None, "--relapse-clock",
+                                                help="When the subject is in stable remission or response and the "
+                                                     "relapse clock of output p_relapse starts, e.g. 16weeks, 112d; "
+                                                     "default the start of the regimen."),
 ):
     """Simulate one subject and print or save the concentration–time course."""
     from .population import Subject
@@ -104,7 +108,12 @@ def simulate(
     age = (0.25 if rat else 40.0) if age is None else age
     subj = Subject(weight=weight, age=age, sex=sex, species=species)
     circ = [c.strip() for c in circuit.split(",") if c.strip()] if circuit else None
-    ds = _simulate(regimen, subj, times, parameters=parameters, outputs=outs, circuit=circ)
+    who = subj
+    if relapse_clock is not None:
+        from .outcomes import with_relapse_clock
+
+        who = with_relapse_clock(subj, to_hours(relapse_clock, "--relapse-clock"))
+    ds = _simulate(regimen, who, times, parameters=parameters, outputs=outs, circuit=circ)
     if fmt == "netcdf" or (out is not None and out.suffix == ".nc"):
         if out is None:
             _fail("--format netcdf needs --out FILE.nc.")
