@@ -93,7 +93,8 @@ def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
 
     ``factors`` scales named receptor, circuit and dopamine parameters, one factor for
     all or one per subject (row): ``{"Ki_NMDA": 1.5, "gain": array}``; names and rules in
-    :mod:`ketasim.pd_parameters`. Without it the default tables are used unchanged.
+    :mod:`ketasim.pd_parameters`. Without it, or with factors that are all exactly 1, the
+    default tables are used unchanged (the same numbers as no factors).
     """
     rec, circ, da = _closure(wanted, circuit)
     if not rec:
@@ -101,6 +102,12 @@ def run_pd(pk: Mapping[str, np.ndarray], wanted: Sequence[str], circuit=None, *,
     missing = [v for v in RECEPTOR_INPUTS[:2] if v not in pk]
     if missing:
         raise InputError(f"the receptor layer needs {', '.join(missing)} from the PK layer.")
+    if factors:
+        from .pd_parameters import check_factors
+
+        n0 = np.asarray(pk[RECEPTOR_INPUTS[0]])
+        checked = check_factors(factors, circuit, n0.shape[0] if n0.ndim == 2 else 1)
+        factors = {k: v for k, v in factors.items() if not np.all(checked[k] == 1.0)}  # 1: the default tables
     if factors:
         arrays = {k: np.asarray(v, float) for k, v in pk.items() if k in RECEPTOR_INPUTS}
         return _run_factored(arrays, rec, circ, da, circuit, factors)

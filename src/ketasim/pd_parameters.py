@@ -14,7 +14,10 @@ subject (an array) or one for all (a scalar) — without touching the tables:
 
 A factor of 1 gives the table's value exactly, so no factors means the default model.
 Used by :func:`ketasim.pd_chain.run_pd` (``factors=``) and by global sensitivity
-analysis (``ketasim sensitivity --parameters Ki_NMDA,gain,Vmax_NAc,...``).
+analysis (``ketasim sensitivity --parameters Ki_NMDA,gain,Vmax_NAc,...``). Factors can
+also travel with the subjects (:func:`with_pd_factors`): :func:`ketasim.simulate` then
+applies them wherever it runs the chain, including under the acute-safety and outcome
+layers (so ``peak_drug_liking`` or ``final_p_dependence`` respond to ``Ki_NMDA``).
 
 Examples
 --------
@@ -38,7 +41,11 @@ from .layers.dopamine import REGIONS, dopamine_parameters
 from .layers.receptors import receptor_parameters
 
 __all__ = ["PDParameter", "pd_parameter_table", "check_factors", "scale_value", "closest", "scaled_receptor_parameters",
-           "scaled_dopamine_parameters", "circuit_factors", "RECEPTOR_FACTORS", "DOPAMINE_FACTORS"]
+           "scaled_dopamine_parameters", "circuit_factors", "with_pd_factors", "pd_factors_of", "FACTOR_PREFIX",
+           "RECEPTOR_FACTORS", "DOPAMINE_FACTORS"]
+
+#: Key prefix of per-subject scale factors carried in ``Population.extra`` (:func:`with_pd_factors`).
+FACTOR_PREFIX = "pd_factor:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +217,41 @@ def circuit_factors(factors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The factors that concern the circuit layer."""
     return {k: v for k, v in factors.items() if k not in RECEPTOR_FACTORS and k not in DOPAMINE_FACTORS}
 
+
+
+def with_pd_factors(population, factors: Mapping[str, object], circuit=None):
+    """A copy of ``population`` carrying scale factors on receptor, circuit and dopamine parameters.
+
+    ``factors`` maps parameter names (:func:`pd_parameter_table`) to one factor for all
+    subjects or one per subject. They are stored per subject in ``Population.extra``
+    (keys ``"pd_factor:<name>"``), so sub-populations keep their own, and
+    :func:`ketasim.simulate` applies them to every run of the receptor -> circuit ->
+    dopamine chain, also the one under the acute-safety and outcome layers. Factors of
+    1 give the default model exactly. ``circuit`` checks the names against that circuit
+    (circuit-weight names depend on it).
+
+    Examples
+    --------
+    >>> import numpy as np, ketasim as ks
+    >>> pop = with_pd_factors(ks.sample_population(3, np.random.default_rng(1)), {"Ki_NMDA": [0.5, 1.0, 2.0]})
+    >>> pd_factors_of(pop.take(slice(1, 3)))["Ki_NMDA"].tolist()
+    [1.0, 2.0]
+    """
+    import dataclasses
+    from types import MappingProxyType
+
+    from .population import as_population
+
+    pop = as_population(population)
+    checked = check_factors(factors, circuit, pop.n)
+    extra = {k: v for k, v in pop.extra.items() if not k.startswith(FACTOR_PREFIX)}
+    for name, a in checked.items():
+        extra[FACTOR_PREFIX + name] = np.broadcast_to(a.reshape(-1), (pop.n,)).astype(float)
+    return dataclasses.replace(pop, extra=MappingProxyType(extra))
+
+
+def pd_factors_of(population) -> dict[str, np.ndarray] | None:
+    """The per-subject scale factors a population carries (:func:`with_pd_factors`), or None."""
+    extra = getattr(population, "extra", None) or {}
+    f = {k[len(FACTOR_PREFIX):]: np.asarray(v, float) for k, v in extra.items() if k.startswith(FACTOR_PREFIX)}
+    return f or None

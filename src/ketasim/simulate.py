@@ -13,6 +13,7 @@ from .errors import InputError, unknown
 from .layers.pk import DEFAULT_PK_OUTPUTS, PK_OUTPUTS, pk_variables, run_pk
 from .parameters import ParameterSet, get_parameter_set, list_parameter_sets
 from .pd_chain import DEFAULT_PD_OUTPUTS, PD_OUTPUTS, circuit_label, pk_inputs_needed, run_pd
+from .pd_parameters import pd_factors_of
 from .population import Population, Subject, as_population
 
 __all__ = ["simulate", "default_parameter_set", "DEFAULT_SETS", "MAX_CELLS", "OUTPUT_GROUPS"]
@@ -246,7 +247,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         pk_wanted = [o for o in wanted if o not in PD_OUTPUTS]
         extra = [o for o in pk_inputs_needed(wanted, circuit) if o not in pk_wanted and o in pk_variables(ps)]
         res = run_pk(reg, sub.covariates, sub.eta, t, ps, pk_wanted + extra)
-        res.update(run_pd(res, wanted, circuit))
+        res.update(run_pd(res, wanted, circuit, factors=pd_factors_of(sub)))
         for o in wanted:
             if len(groups) == 1:      # one parameter set: keep the layer's array, no copy
                 data[o] = res[o]
@@ -282,4 +283,7 @@ def simulate(regimen: Regimen | str, population: Subject | Population | Sequence
         "scenario": scenario,
         "circuit": circ_label if any(o in PD_OUTPUTS for o in wanted) else "",
     })
+    factors = pd_factors_of(pop)
+    if factors and any(o in PD_OUTPUTS for o in wanted):
+        ds.attrs["pd_factors"] = ", ".join(sorted(factors))   # scaled receptor/circuit/dopamine parameters
     return ds

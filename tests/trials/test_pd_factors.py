@@ -29,12 +29,16 @@ def pk():
 
 
 def test_factor_one_is_the_default_chain(pk):
-    ref = run_pd(pk, WANTED, fused=False)
+    ref = run_pd(pk, WANTED)
     got = run_pd(pk, WANTED, factors={"Ki_NMDA": 1.0, "Vmax_NAc": np.ones(3)})
     for k in WANTED:
         np.testing.assert_array_equal(got[k], ref[k])
-    fused = run_pd(pk, WANTED)
-    np.testing.assert_allclose(got["DA_NAc"], fused["DA_NAc"], rtol=1e-4)
+    # the factored (unfused) path with a factor next to 1 is continuous with the tabulated default
+    near = run_pd(pk, WANTED, factors={"Ki_NMDA": 1.0 + 1e-12})
+    np.testing.assert_allclose(near["DA_NAc"], ref["DA_NAc"], rtol=1e-4)
+    np.testing.assert_allclose(near["DA_NAc"], run_pd(pk, WANTED, fused=False)["DA_NAc"], rtol=1e-9)
+    with pytest.raises(InputError, match="not a parameter of the receptor"):
+        run_pd(pk, WANTED, factors={"Ki_nope": 1.0})
 
 
 def test_ki_nmda_against_the_closed_form(pk):
@@ -150,8 +154,12 @@ def test_sobol_over_pd_parameters():
 def test_sensitivity_rejects_unknown_and_misplaced_parameters():
     with pytest.raises(InputError, match=r"'Ki_nmda' is neither a parameter of set .* Did you mean 'Ki_NMDA'"):
         ks.trials.sensitivity(parameters=["CL", "Ki_nmda"], output="peak_DA_NAc", n=8, arm="iv-depression")
-    with pytest.raises(InputError, match="only for an output of those layers"):
+    with pytest.raises(InputError, match=r"do not act on output 'peak_C_plasma_ketamine': C_plasma_ketamine is"):
         ks.trials.sensitivity(parameters=["Ki_NMDA"], output="peak_C_plasma_ketamine", n=8, arm="iv-depression")
+    with pytest.raises(InputError, match=r"do not act on output 'final_p_urinary_symptoms'"):
+        ks.trials.sensitivity(parameters=["CL", "gain"], output="final_p_urinary_symptoms", n=8, arm="dependent")
+    with pytest.raises(InputError, match=r"do not act on output 'peak_dissociation'"):
+        ks.trials.sensitivity(parameters=["Ki_NMDA"], output="peak_dissociation", n=8, arm="iv-depression")
 
 
 def test_sensitivity_of_an_outcome_to_pk_parameters():

@@ -259,7 +259,7 @@ def _eta(subjects, n: int) -> np.ndarray | None:
 def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, *,
         base: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Layer interface: depression score, response and remission probabilities, plasticity."""
-    X = blockade_integral(inputs)
+    X = blockade_integral(inputs, subjects)
     n = X.shape[0]
     P = plasticity_path(times, X, base=base)
     f = drug_fraction(P, _eta(subjects, n))

@@ -17,6 +17,10 @@ combination of the PK layer's exact cumulative areas ``AUC_*``::
 quantity in rats and humans (the receptor parameters are shared), which is why
 the slow states use it as their driver. Its unit is "occupancy-odds hours":
 one hour at 50% occupancy adds 1 h.
+
+Scale factors on receptor parameters (``Ki_NMDA``, ``fu_ketamine``, ``Kpuu_ketamine`` ...;
+:func:`ketasim.pd_parameters.with_pd_factors`) carried by the subjects change the
+coefficients per subject (``subjects=``), as they change the receptor layer's occupancy.
 """
 
 from __future__ import annotations
@@ -35,16 +39,24 @@ BLOCKADE_INPUTS = ("AUC_effect_S_ketamine", "AUC_effect_R_ketamine", "AUC_plasma
 BLOCKADE_RATE_INPUTS = ("C_effect_S_ketamine", "C_effect_R_ketamine", "C_plasma_norketamine")
 
 
-def _coefficients() -> tuple[float, float, float]:
+def _coefficients(subjects=None):
+    """(S, R, norketamine) coefficients; arrays (subjects, 1) when ``subjects`` carry receptor factors."""
     p = receptor_parameters()
+    if subjects is not None:
+        from ..pd_parameters import pd_factors_of, scaled_receptor_parameters
+
+        f = pd_factors_of(subjects)
+        scaled = scaled_receptor_parameters({k: np.asarray(v, float)[:, None] for k, v in f.items()}) if f else None
+        if scaled is not None:
+            p = scaled
     uk = p["fu_ketamine"] * p["kpuu_ketamine"] * 1000.0 / p["M_ketamine"]
     un = p["fu_norketamine"] * p["kpuu_norketamine"] * 1000.0 / p["M_norketamine"]
     K = p["nmda"]
     return uk / K["S"], uk / K["R"], un / K.get("NK", np.inf)
 
 
-def _combine(inputs: Mapping[str, np.ndarray], names: tuple[str, str, str]) -> np.ndarray:
-    a, b, c = _coefficients()
+def _combine(inputs: Mapping[str, np.ndarray], names: tuple[str, str, str], subjects=None) -> np.ndarray:
+    a, b, c = _coefficients(subjects)
     s = np.asarray(inputs[names[0]], float)
     out = a * s
     if names[1] in inputs:
@@ -54,11 +66,12 @@ def _combine(inputs: Mapping[str, np.ndarray], names: tuple[str, str, str]) -> n
     return out
 
 
-def blockade_integral(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+def blockade_integral(inputs: Mapping[str, np.ndarray], subjects=None) -> np.ndarray:
     """Exact cumulative NMDA-blockade integral ``X(t)`` (occupancy-odds hours) from the PK areas.
 
     ``inputs`` maps :data:`BLOCKADE_INPUTS` to arrays (any common shape); R-ketamine and
-    norketamine entries may be missing (zero).
+    norketamine entries may be missing (zero). ``subjects`` (a Population whose rows are
+    the arrays' rows) applies the receptor scale factors it carries.
 
     Examples
     --------
@@ -66,12 +79,12 @@ def blockade_integral(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
     >>> float(blockade_integral({"AUC_effect_S_ketamine": np.array(1.0 / a)}))   # 1 h at 50 %
     1.0
     """
-    return _combine(inputs, BLOCKADE_INPUTS)
+    return _combine(inputs, BLOCKADE_INPUTS, subjects)
 
 
-def blockade_odds(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+def blockade_odds(inputs: Mapping[str, np.ndarray], subjects=None) -> np.ndarray:
     """Instantaneous NMDA occupancy odds ``x = occ / (1 - occ)`` from the concentrations (ng/mL)."""
-    return np.clip(_combine(inputs, BLOCKADE_RATE_INPUTS), 0.0, None)
+    return np.clip(_combine(inputs, BLOCKADE_RATE_INPUTS, subjects), 0.0, None)
 
 
 def first_order_recurrence(t: np.ndarray, b: np.ndarray, k: float, s0: np.ndarray | None = None) -> np.ndarray:

@@ -344,7 +344,7 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects=None,
         if BLOCKADE_INPUTS[0] not in inputs:
             raise InputError(f"the harms layer needs the PK output {BLOCKADE_INPUTS[0]!r} for the NMDA-blockade "
                              "integral.")
-        X = np.atleast_2d(blockade_integral(inputs))
+        X = np.atleast_2d(blockade_integral(inputs, subjects))
         if "cognitive_burden" in wanted:
             out["cognitive_burden"] = cognitive_burden(times, X, base=base)
         if "p_dependence" in wanted:

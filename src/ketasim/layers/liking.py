@@ -110,7 +110,7 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, *
     if circuit is not None and "opioid" in circuit:
         u = u + p["w_mu"] * np.asarray(inputs["occupancy_mu"], float)
     u = resp * u
-    x = blockade_odds(inputs)
-    X = blockade_integral(inputs)
+    x = blockade_odds(inputs, subjects)
+    X = blockade_integral(inputs, subjects)
     rho = rate_of_rise(x, lag_path(times, X, x, p["k_r"], base))
     return {"drug_liking": liking_from_drive(u * (1.0 + p["g_rate"] * rho), p)}

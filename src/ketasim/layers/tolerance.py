@@ -161,7 +161,7 @@ def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, *
         base: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Layer interface: ``tolerance`` (n, len(times)) from the PK areas :data:`INPUTS`."""
     species = getattr(subjects, "species", "human")
-    S = tolerance_path(times, blockade_integral(inputs), tolerance_parameters(species), base)
+    S = tolerance_path(times, blockade_integral(inputs, subjects), tolerance_parameters(species), base)
     return {"tolerance": 1.0 - response_factor(S)} if "tolerance" in wanted else {}
 
 

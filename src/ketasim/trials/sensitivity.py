@@ -167,6 +167,19 @@ def parameter_problem(ps: ParameterSet, names: Sequence[str]) -> ParameterSet:
     return replace(ps, params=MappingProxyType(new), iiv_covariance=())
 
 
+#: Outcome variables that read neither the chain nor the NMDA-blockade integral (concentration-driven
+#: dissociation and its CADSS conversion; the bladder states driven by the eliminated amount).
+CHAIN_INDEPENDENT = frozenset({"dissociation_cadss", "bladder_injury", "p_urinary_symptoms"})
+
+
+def _chain_dependent() -> set:
+    """Variables that respond to receptor, circuit or dopamine parameters: the chain's and the outcomes reading it."""
+    from ..outcomes import outcome_variables
+    from ..pd_chain import PD_OUTPUTS
+
+    return set(PD_OUTPUTS) | (set(outcome_variables()) - CHAIN_INDEPENDENT)
+
+
 def _metric_variable(metric: str) -> tuple[str, ...]:
     from ..flagship import METRICS
 
@@ -188,7 +201,6 @@ def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: 
     :func:`parameter_problem`; ``pd_log_factors`` maps receptor, circuit and dopamine
     parameters (:mod:`ketasim.pd_parameters`) to one log scale factor per sample.
     """
-    from ..pd_chain import PD_OUTPUTS, pk_inputs_needed, run_pd
     from ..simulate import simulate
     from .summaries import subject_metrics
 
@@ -201,23 +213,15 @@ def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: 
     variables = _metric_variable(metric)
     kw = {} if circuit is None else {"circuit": circuit}
     if pd_log_factors:
-        if not all(v in PD_OUTPUTS for v in variables):
-            raise InputError(f"receptor, circuit and dopamine parameters ({', '.join(pd_log_factors)}) can be varied "
-                             f"only for an output of those layers (occupancy_*, rate_*, burst_fraction_VTA_DA, DA_*); "
-                             f"got output {metric!r}.")
-        from ..layers.pk import pk_variables
+        from ..pd_parameters import with_pd_factors
 
-        needed = [o for o in pk_inputs_needed(variables, circuit) if o in pk_variables(ps)]
-        pk_res = simulate(regimen, pop, times, parameters=ps, outputs=needed)
-        pd = run_pd({k: pk_res[k].values for k in pk_res.data_vars}, list(variables), circuit,
-                    factors={k: np.exp(np.asarray(v, float)) for k, v in pd_log_factors.items()})
-        series = {v: pd[v] for v in variables}
-        units = {v: PD_OUTPUTS[v][0] for v in variables}
-    else:
-        res = simulate(regimen, pop, times, parameters=ps, outputs=list(variables), **kw)
-        series = {v: np.maximum(res[v].values, 0.0) if v.startswith(("C_", "A_")) else res[v].values
-                  for v in variables}
-        units = {v: res[v].attrs.get("units", "") for v in variables}
+        # the factors travel with the subjects: simulate applies them to the chain wherever it runs,
+        # also under the acute-safety and outcome layers
+        pop = with_pd_factors(pop, {k: np.exp(np.asarray(v, float)) for k, v in pd_log_factors.items()}, circuit)
+    res = simulate(regimen, pop, times, parameters=ps, outputs=list(variables), **kw)
+    series = {v: np.maximum(res[v].values, 0.0) if v.startswith(("C_", "A_")) else res[v].values
+              for v in variables}
+    units = {v: res[v].attrs.get("units", "") for v in variables}
     vals, _ = subject_metrics(times, series, units, [e.time for e in regimen.events])
     if metric not in vals:
         raise InputError(f"output {metric!r} cannot be computed from {', '.join(variables)}.")
@@ -324,12 +328,14 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
             raise InputError(f"bounds of {nm!r} must be scale factors 0 < low < high; got ({lo:g}, {hi:g}).")
     variables = _metric_variable(output)
     if pd_names:
-        from ..pd_chain import PD_OUTPUTS
-
-        if not all(v in PD_OUTPUTS for v in variables):
-            raise InputError(f"receptor, circuit and dopamine parameters ({', '.join(pd_names)}) can be varied only "
-                             f"for an output of those layers (peak_/auc_/final_ of occupancy_*, rate_*, "
-                             f"burst_fraction_VTA_DA, DA_*); got output {output!r}.")
+        free = [v for v in variables if v not in _chain_dependent()]
+        if free:
+            raise InputError(f"receptor, circuit and dopamine parameters ({', '.join(pd_names)}) do not act on output "
+                             f"{output!r}: {free[0]} is computed from concentrations, amounts or the safety layer, not from "
+                             f"the receptor -> circuit -> dopamine chain (docs/model.md), so its indices for them "
+                             f"would be zero. Vary PK parameters for it, or choose an output of the chain "
+                             f"(occupancy_*, rate_*, DA_*) or of the outcome layers that read it (tolerance, "
+                             f"drug_liking, memory_impairment, depression_score, p_dependence ...).")
     ps_mod = parameter_problem(ps, pk_names)
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in fb]
     problem = _problem(names, log_bounds)
