@@ -77,8 +77,15 @@ def trial(
                                           "everything. Default: the scenario's, else 'default'."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
+    report: bool = typer.Option(True, help="Write report.html (set-up, every metric per arm, box plots, the "
+                                "spread of peak ketamine) into the output folder."),
 ):
-    """Run a virtual trial: every arm in one sampled population, chunk by chunk, serially or on Dask."""
+    """Run a virtual trial: every arm in one sampled population, chunk by chunk, serially or on Dask.
+
+    Writes per-chunk Parquet summaries and a manifest as chunks finish, then summary.csv, report.html and
+    (without --summaries-only) trial.nc. A finished folder given to --resume is read, not rerun: that
+    remakes summary.csv and the report.
+    """
     from . import trials
     from .output import atomic_write_bytes
 
@@ -116,8 +123,13 @@ def trial(
     show = not (quiet or as_json)
     ds = trials.run(d, executor=executor, workers=workers, scheduler=scheduler, out=outp, resume=resume is not None,
                     progress=show, load=not summaries_only)
-    summary = trials.trial_summary(outp)
+    from .report.trial_html import TRIAL_QUANTILES, render_trial_report
+
+    full = trials.trial_summary(outp, quantiles=TRIAL_QUANTILES)   # read once: summary.csv and the report
+    summary = full[["arm", "metric", "unit", "p05", "median", "p95"]]
     atomic_write_bytes(outp / "summary.csv", summary.to_csv(index=False, lineterminator="\n").encode())
+    if report:
+        render_trial_report(outp, summary=full)
     if ds is not None:
         from .output import write_netcdf
 
@@ -128,7 +140,7 @@ def trial(
                                                    "arms")} | {"out": str(outp)}, indent=1))
     elif show:
         _print_summary(summary, f"{sc.name}: n = {d.n} per arm, seed {d.seed}")
-        typer.echo(f"Chunks and manifest: {outp}", err=True)
+        typer.echo(f"Chunks and manifest: {outp}" + (f"; report: {outp / 'report.html'}" if report else ""), err=True)
 
 
 @app.command()

@@ -454,12 +454,15 @@ def _to_dataset(sc, df: pd.DataFrame, units: dict[str, str], design: TrialDesign
     return ds
 
 
-def trial_summary(out: str | os.PathLike, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
-    """Per-arm quantiles of every metric of a finished trial folder, read one column at a time.
+def trial_summary(out: str | os.PathLike, quantiles: Sequence[float] = (0.05, 0.5, 0.95), *,
+                  max_bytes: float = 2.5e8) -> pd.DataFrame:
+    """Per-arm quantiles of every metric of a finished trial folder, a few metric columns at a time.
 
-    Memory stays bounded by one metric column of the whole trial (8 bytes x
-    subjects x arms), so it suits million-subject summaries-only runs.
-    Columns: ``arm, metric, unit, median, p05, p95`` (for the default quantiles).
+    Memory stays bounded by ``max_bytes`` (default 250 MB) of metric columns of the
+    whole trial (8 bytes x subjects x arms each; at least one column at a time), so it
+    suits million-subject summaries-only runs; each chunk file is opened once per group
+    of columns. Columns: ``arm, metric, unit, p05, median, p95`` (for the default
+    quantiles; ``pNN`` for others).
     """
     import pyarrow.parquet as pq
 
@@ -468,18 +471,28 @@ def trial_summary(out: str | os.PathLike, quantiles: Sequence[float] = (0.05, 0.
     files = _check_complete(outp, man)
     arm_col = pd.concat([pq.read_table(f, columns=["arm"]).to_pandas()["arm"] for f in files], ignore_index=True)
     arm_col = pd.Categorical(arm_col, categories=man["arms"]).codes
+    rows_total = max(1, arm_col.size)
     names = {0.5: "median"}
+    metrics = list(man["units"].items())
+    per_pass = max(1, int(max_bytes // (8 * rows_total)))
     rows = []
-    for m, u in man["units"].items():
-        col = np.concatenate([pq.read_table(f, columns=[m]).column(0).to_numpy() for f in files])
-        for i, arm in enumerate(man["arms"]):
-            x = col[arm_col == i]
-            x = x[~np.isnan(x)]
-            if x.size == 0:  # the variable does not exist in this arm (e.g. a metabolite its set lacks)
-                continue
-            qs = np.quantile(x, quantiles)
-            row = {"arm": arm, "metric": m, "unit": u}
-            row.update({names.get(q, f"p{round(q * 100):02d}"): float(v) for q, v in zip(quantiles, qs)})
-            rows.append(row)
-        del col
+    for g in range(0, len(metrics), per_pass):
+        group = metrics[g:g + per_pass]
+        cols = {m: [] for m, _ in group}
+        for f in files:
+            t = pq.read_table(f, columns=[m for m, _ in group])
+            for m, _ in group:
+                cols[m].append(t.column(m).to_numpy())
+        for m, u in group:
+            col = np.concatenate(cols.pop(m))
+            for i, arm in enumerate(man["arms"]):
+                x = col[arm_col == i]
+                x = x[~np.isnan(x)]
+                if x.size == 0:  # the variable does not exist in this arm (e.g. a metabolite its set lacks)
+                    continue
+                qs = np.quantile(x, quantiles)
+                row = {"arm": arm, "metric": m, "unit": u}
+                row.update({names.get(q, f"p{round(q * 100):02d}"): float(v) for q, v in zip(quantiles, qs)})
+                rows.append(row)
+            del col
     return pd.DataFrame(rows)
