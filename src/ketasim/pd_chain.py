@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import InputError
 from .layers.circuit import (CIRCUIT_OUTPUTS, POPULATIONS, get_model, grid_tables, interp_tables, quasi_steady,
-                             quasi_steady_batch, resolve_circuit, run_circuit)
+                             quasi_steady_batch, quasi_steady_path_batch, resolve_circuit, run_circuit)
 from .layers.dopamine import DA_OUTPUTS, run_dopamine
 from .layers.receptors import RECEPTOR_INPUTS, RECEPTOR_OUTPUTS, run_receptors
 
@@ -165,7 +165,10 @@ def _run_factored(pk, rec, circ, da, circuit, factors) -> dict[str, np.ndarray]:
     cf = circuit_factors(f)
     pops = [o[5:] for o in circ if o.startswith("rate_")]
     want_burst = "burst_fraction_VTA_DA" in circ
-    if cf:
+    if cf and model.uses_opioid:     # a two-dimensional map: follow each subject's path instead
+        sop = out["occupancy_mu"] + out["occupancy_kappa"]
+        out.update(quasi_steady_path_batch(model, cf, out["occupancy_NMDA"], sop, pops, want_burst))
+    elif cf:
         out.update(quasi_steady_batch(model, cf, out["occupancy_NMDA"], pops, want_burst))
     else:
         sop = out["occupancy_mu"] + out["occupancy_kappa"] if model.uses_opioid else None

@@ -130,8 +130,46 @@ def test_errors_name_the_parameter_and_the_valid_names(pk):
         check_factors({"gain": [1.0, 2.0]}, n=3)
     with pytest.raises(InputError, match="max_multiple must stay > 1"):
         run_pd(pk, ["rate_VTA_DA"], factors={"max_multiple": 0.1})
-    with pytest.raises(InputError, match="opioid variant"):
-        run_pd(pk, ["rate_VTA_DA"], ["cortical_disinhibition", "opioid"], factors={"gain": 1.2})
+    with pytest.raises(InputError, match=r"'opioid_weight' is not a parameter .* \(circuit cortical_disinhibition"):
+        run_pd(pk, ["rate_VTA_DA"], ["cortical_disinhibition"], factors={"opioid_weight": 1.2})
+
+
+def test_path_continuation_equals_the_occupancy_map(pk):
+    """Without the opioid term, following each subject's path gives the per-subject map's numbers (grid 401)."""
+    from ketasim.layers.circuit import quasi_steady_batch, quasi_steady_path_batch
+
+    m = get_model()
+    occ = run_pd(pk, ["occupancy_NMDA"])["occupancy_NMDA"]
+    f = {"gain": np.array([0.6, 1.0, 1.7]), f"strength_{m.variants[0]}": np.array([1.5, 0.8, 1.0])}
+    a = quasi_steady_batch(m, f, occ)
+    b = quasi_steady_path_batch(m, f, occ)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=2e-5, err_msg=k)
+
+
+def test_opioid_variant_takes_circuit_factors(pk):
+    """With the opioid variant (a 2-D quasi-steady map) circuit factors are solved along each subject's path: the
+    rates satisfy the fixed-point equations of a model rebuilt with the scaled values, and the opioid weight
+    raises VTA dopamine firing (less GABA drive)."""
+    from ketasim.layers.circuit import rhs
+
+    circ = ["cortical_disinhibition", "opioid"]
+    m = get_model(circ)
+    w = np.array([0.5, 1.0, 2.0])
+    got = run_pd(pk, ["occupancy_NMDA", "occupancy_mu", "occupancy_kappa", "rate_VTA_DA", *[f"rate_{q}" for q in
+                 POPULATIONS]], circ, factors={"gain": 1.3, "opioid_weight": w})
+    occ, sop = got["occupancy_NMDA"], got["occupancy_mu"] + got["occupancy_kappa"]
+    assert sop.max() > 0.025   # 0.5 mg/kg: peak mu + kappa occupancy ~0.03
+    for i in range(3):
+        mi = get_model(circ, gain=m.gain * 1.3, opioid_weight=m.opioid_weight * w[i])
+        x = np.stack([got[f"rate_{q}"][i] / mi.r0[j] for j, q in enumerate(POPULATIONS)], axis=-1)
+        assert np.max(np.abs(rhs(mi, x, occ[i], sop[i]))) < 1e-8
+    peak = got["rate_VTA_DA"].max(axis=1)
+    assert peak[0] < peak[1] < peak[2]
+    # near 1 the path solution agrees with the default bilinear map (its interpolation error, < 1e-3)
+    near = run_pd(pk, ["rate_VTA_DA"], circ, factors={"gain": 1.0 + 1e-12})
+    ref = run_pd(pk, ["rate_VTA_DA"], circ)
+    np.testing.assert_allclose(near["rate_VTA_DA"], ref["rate_VTA_DA"], rtol=1e-3)
 
 
 def test_sobol_over_pd_parameters():

@@ -40,7 +40,7 @@ from ..errors import InputError, unknown
 
 __all__ = ["POPULATIONS", "VARIANTS", "CIRCUIT_OUTPUTS", "CircuitModel", "resolve_circuit", "get_model",
            "fixed_point_map", "grid_tables", "interp_tables", "quasi_steady", "integrate_dynamic", "run_circuit",
-           "check_occupancy", "batch_arrays", "fixed_point_map_batch", "quasi_steady_batch",
+           "check_occupancy", "batch_arrays", "fixed_point_map_batch", "quasi_steady_batch", "quasi_steady_path_batch",
            "circuit_parameters", "load_calibration", "DEFAULT_CIRCUIT", "MODES"]
 
 POPULATIONS = ("TRN", "relay", "PFC_pyr", "PFC_PV", "VTA_GABA", "VTA_DA")
@@ -440,10 +440,6 @@ def batch_arrays(m: CircuitModel, factors: Mapping[str, np.ndarray], n: int) -> 
     and ``w_<to>_<from>`` to a scalar or ``n`` values. With all factors 1 the arrays equal
     ``m``'s. Returns W, F (n, 6, 6), f_ext, b (n, 6), gain, M, b0, burst_nmda (n,).
     """
-    if m.uses_opioid:
-        raise InputError("circuit parameters cannot be varied per subject with the opioid variant (its quasi-steady "
-                         "map is two-dimensional); vary receptor or dopamine parameters, or choose a circuit without "
-                         f"'opioid' (now {'+'.join(m.variants)}).")
     p = circuit_parameters()
     idx = {q: i for i, q in enumerate(POPULATIONS)}
     W0 = np.array(m.W)
@@ -470,19 +466,29 @@ def batch_arrays(m: CircuitModel, factors: Mapping[str, np.ndarray], n: int) -> 
         raise InputError(f"max_multiple must stay > 1 (it is {m.max_multiple:g} times the factor); got "
                          f"{float(M.min()):g}. Use a factor above {1.0 / m.max_multiple:g}.")
     fb = _vec(factors.get("b0", 1.0), n)
+    o = np.zeros((n, len(POPULATIONS)))
+    if m.uses_opioid:
+        o[:, idx["VTA_GABA"]] = m.opioid_weight * _vec(factors.get("opioid_weight", 1.0), n)
     return {"W": W, "F": np.minimum(F, 1.0), "f_ext": np.minimum(fext, 1.0), "b": 1.0 - W.sum(axis=2),
             "gain": m.gain * _vec(factors.get("gain", 1.0), n), "M": M,
-            "b0": m.b0 * fb / (1.0 - m.b0 + m.b0 * fb), "burst_nmda": np.minimum(burst, 1.0)}
+            "b0": m.b0 * fb / (1.0 - m.b0 + m.b0 * fb), "burst_nmda": np.minimum(burst, 1.0), "o": o}
 
 
-def _newton_batch(A, x, occ, tol=1e-11, maxit=100):
+def _newton_batch(A, x, occ, tol=1e-11, maxit=100, sop=None):
+    """Newton steps to the fixed points of every set at NMDA occupancy ``occ`` (scalar or (n,)) and, with the
+    opioid term, opioid occupancy ``sop`` ((n,))."""
     W, F, fext, b = A["W"], A["F"], A["f_ext"], A["b"]
     M = A["M"][:, None]
     k = A["gain"][:, None] * M / (M - 1.0)
     eye = np.eye(len(POPULATIONS))
+    occ = np.asarray(occ, float)
+    oc = occ[:, None] if occ.ndim == 1 else occ
+    Weff = W * (1.0 - F * (oc[:, :, None] if occ.ndim == 1 else oc))
+    base = b * (1.0 - fext * oc)
+    if sop is not None:
+        base = base - A["o"] * np.asarray(sop, float)[:, None]
     for _ in range(maxit):
-        Weff = W * (1.0 - F * occ)
-        I = b * (1.0 - fext * occ) + np.einsum("nij,nj->ni", Weff, x)
+        I = base + np.einsum("nij,nj->ni", Weff, x)
         z = np.exp(np.clip(-k * (I - 1.0), -700, 700))
         y = M / (1.0 + (M - 1.0) * z)
         G = y - x
@@ -502,6 +508,9 @@ def fixed_point_map_batch(A: Mapping[str, np.ndarray], n_grid: int = _N_BATCH):
     ``A`` from :func:`batch_arrays`. Returns ``(occ_grid (G,), X (n, G, 6) normalised rates, burst (n, G))``.
     """
     n = A["W"].shape[0]
+    if np.any(A.get("o", 0.0)):
+        raise InputError("the occupancy map has no opioid axis; use quasi_steady_path_batch for a circuit with "
+                         "the opioid variant.")
     occ = np.linspace(0.0, 1.0, int(n_grid))
     X = np.empty((n, occ.size, len(POPULATIONS)))
     x = np.ones((n, len(POPULATIONS)))           # the baseline fixed point at zero occupancy, for every set
@@ -546,6 +555,64 @@ def quasi_steady_batch(m: CircuitModel, factors: Mapping[str, np.ndarray], occ,
         out[f"rate_{q}"] = m.r0[j] * look(np.ascontiguousarray(X[:, :, j]))
     if burst:
         out["burst_fraction_VTA_DA"] = look(B)
+    return out
+
+
+#: Largest change of NMDA / opioid occupancy per continuation step along a path (finer steps are inserted).
+_PATH_DOCC = 0.02
+_PATH_DSOP = 0.05
+
+
+def quasi_steady_path_batch(m: CircuitModel, factors: Mapping[str, np.ndarray], occ, sop=None,
+                            populations: Iterable[str] = POPULATIONS, burst: bool = True) -> dict[str, np.ndarray]:
+    """Quasi-steady rates (Hz) and burst fraction with per-subject circuit ``factors``, solved along each path.
+
+    The fixed point of every subject is followed along its own occupancy path
+    (``occ``, and for the ``opioid`` variant ``sop`` = mu + kappa occupancy; subjects x
+    times), starting from the baseline fixed point (x = 1 at zero occupancy) and
+    inserting continuation steps wherever occupancy moves by more than 0.02 (NMDA) or
+    0.05 (opioid) between two times. Newton converges to 1e-11 at every time, so there is
+    no interpolation error. This is the method for the opioid variant, whose quasi-steady
+    map is two-dimensional (a per-subject table of 401 x 41 points would be far larger);
+    for the other variants it agrees with :func:`quasi_steady_batch` to the latter's grid
+    resolution (tested). The circuit has one stable branch in the calibrated ranges, so
+    following the path gives the same branch as the map's continuation from zero.
+    """
+    occ = check_occupancy(occ)
+    shape = occ.shape
+    o2 = occ.reshape(1, -1) if occ.ndim < 2 else occ
+    n, nt = o2.shape
+    if m.uses_opioid:
+        if sop is None:
+            raise InputError("the opioid variant needs the opioid occupancy (occupancy_mu + occupancy_kappa).")
+        s2 = np.broadcast_to(check_occupancy(sop, "opioid occupancy (mu + kappa)", upper=2.0).reshape(o2.shape),
+                             o2.shape)
+    else:
+        s2 = np.zeros_like(o2)
+    sizes = {np.asarray(f).size for f in factors.values()} - {1}
+    if sizes - {n}:
+        raise InputError(f"circuit factors must be scalars or one value per subject ({n}); got sizes {sorted(sizes)}.")
+    A = batch_arrays(m, factors, n)
+    pops = list(populations)
+    cols = [POPULATIONS.index(q) for q in pops]
+    j_da = POPULATIONS.index("VTA_DA")
+    rates = np.empty((len(pops), n, nt))
+    bur = np.empty((n, nt)) if burst else None
+    x = np.ones((n, len(POPULATIONS)))
+    po, ps = np.zeros(n), np.zeros(n)
+    for j in range(nt):
+        to, ts = o2[:, j], s2[:, j]
+        k = int(max(1.0, np.ceil(max(np.max(np.abs(to - po)) / _PATH_DOCC, np.max(np.abs(ts - ps)) / _PATH_DSOP))))
+        for q in range(1, k + 1):
+            f = q / k
+            x = _newton_batch(A, x, po + f * (to - po), sop=ps + f * (ts - ps))
+        po, ps = to, ts
+        rates[:, :, j] = x[:, cols].T
+        if burst:
+            bur[:, j] = np.minimum(1.0, A["b0"] * x[:, j_da]) * (1.0 - A["burst_nmda"] * to)
+    out = {f"rate_{q}": (m.r0[POPULATIONS.index(q)] * rates[i]).reshape(shape) for i, q in enumerate(pops)}
+    if burst:
+        out["burst_fraction_VTA_DA"] = bur.reshape(shape)
     return out
 
 
