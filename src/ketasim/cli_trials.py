@@ -204,7 +204,9 @@ def sensitivity(
     parameters: str = typer.Option(..., help="Comma-separated parameters of the arm's set, e.g. CL,V1,Q2,V2 "
                                    "(see `ketasim parameters <set>`), and of the receptor, circuit and dopamine "
                                    "layers, e.g. Ki_NMDA,gain,strength_vta_local,Vmax_NAc (for outputs of those "
-                                   "layers; an unknown name lists them all)."),
+                                   "layers and the outcomes), and of the outcome layers, e.g. tolerance.k_in,"
+                                   "harms.dependence.E50,antidepressant.P50 (for outcome outputs); an unknown "
+                                   "name lists them all."),
     output: str = typer.Option("peak_C_plasma_ketamine", help="Metric: peak_<variable>, auc_<variable>, "
                                "final_<variable> or Cmax_ketamine, AUC_ketamine ..."),
     arm: Optional[str] = typer.Option(None, help="Arm name (or unique prefix); default the first."),
@@ -218,7 +220,7 @@ def sensitivity(
     scheduler: Optional[str] = typer.Option(None, help="Address of an existing Dask scheduler."),
     quiet: bool = typer.Option(False, help="No progress bar or table."),
 ):
-    """Global sensitivity (SALib Sobol or Morris) of a metric to PK, receptor, circuit and dopamine parameters."""
+    """Global sensitivity (SALib Sobol or Morris) of a metric to PK, receptor, circuit, dopamine and outcome parameters."""
     from .output import atomic_write_bytes, write_netcdf
     from .trials.sensitivity import plot_sensitivity, sensitivity as run_sensitivity
 
@@ -240,6 +242,8 @@ def sensitivity(
     if not quiet:
         typer.echo(f"{method} sensitivity of {output} ({ds.attrs['arm']}, {ds.attrs['parameter_set']}, "
                    f"{ds.attrs['simulations']} simulations)")
-        typer.echo(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        # Sobol indices are fractions (3 decimals); Morris effects carry the output's unit (4 significant digits)
+        typer.echo(df.to_string(index=False, float_format=(lambda x: f"{x:.3f}") if method == "sobol"
+                                else (lambda x: f"{x:.4g}")))
         typer.echo(f"wrote {out / 'sensitivity.nc'}, {out / 'indices.csv'}, {out / 'sensitivity.png'}, "
                    f"{out / 'report.html'}", err=True)

@@ -130,13 +130,28 @@ def _layer_wanted(layer, wanted: set, layers: list) -> list[str]:
 
 
 def _call(layer, t, inputs, sub, names, base, circuit):
+    from .outcome_parameters import outcome_factors_of, overridden, scaled_layer_parameters
+
     params = inspect.signature(layer.run).parameters
     kw = {}
     if "base" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kw["base"] = base
     if "circuit" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kw["circuit"] = circuit
-    return layer.run(t, inputs, sub, names, **kw)
+    key = layer.__name__.rsplit(".", 1)[-1]
+    factors = outcome_factors_of(sub, key)
+    if not factors:
+        return layer.run(t, inputs, sub, names, **kw)
+    # scaled outcome-layer parameters (sensitivity analysis): one subject at a time, each with its own values
+    out: dict[str, np.ndarray] = {}
+    for i in range(sub.n):
+        p_i = scaled_layer_parameters(key, {k: v[i] for k, v in factors.items()}, sub.species)
+        row = {k: (v[i:i + 1] if np.ndim(v) == 2 else v) for k, v in inputs.items()}
+        with overridden({key: p_i}):
+            part = layer.run(t, row, sub.take(slice(i, i + 1)), names, **kw)
+        for k, v in part.items():
+            out.setdefault(k, np.empty((sub.n, np.shape(v)[-1])))[i] = np.asarray(v)[0]
+    return out
 
 
 def _upstream_names(layers: list, available_pk: set) -> tuple[list[str], list[str]]:

@@ -75,9 +75,17 @@ COGNITIVE_DOMAINS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=1)
 def harms_parameters() -> dict:
-    """Parameter values (floats) from ``data/outcomes/harms.yaml``, checked."""
+    """Parameter values (floats) from ``data/outcomes/harms.yaml``, checked (scaled ones inside
+    :func:`ketasim.outcome_parameters.overridden`)."""
+    from ..outcome_parameters import current_override
+
+    o = current_override("harms")
+    return o if o is not None else _shipped()
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict:
     raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "harms.yaml").read_text())
     p = values(raw)
     b, c, d = p["bladder"], p["cognition"], p["dependence"]

@@ -43,9 +43,17 @@ def _load() -> dict:
 
 
 @lru_cache(maxsize=1)
-def liking_parameters() -> dict:
-    """Liking parameters (values only) from ``liking.yaml``."""
+def _shipped() -> dict:
     return {k: float(v["value"]) for k, v in _load().items()}
+
+
+def liking_parameters() -> dict:
+    """Liking parameters (values only) from ``liking.yaml`` (scaled ones inside
+    :func:`ketasim.outcome_parameters.overridden`)."""
+    from ..outcome_parameters import current_override
+
+    o = current_override("liking")
+    return o if o is not None else _shipped()
 
 
 def _lag_input(dt, dX, x0, x1, k):

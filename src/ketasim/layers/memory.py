@@ -32,10 +32,18 @@ INPUTS: tuple[str, ...] = ("occupancy_NMDA",)
 
 
 @lru_cache(maxsize=1)
-def memory_parameters() -> dict:
-    """Memory parameters (values only) from ``memory.yaml``."""
+def _shipped() -> dict:
     raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "memory.yaml").read_text())
     return {k: float(v["value"]) for k, v in raw.items()}
+
+
+def memory_parameters() -> dict:
+    """Memory parameters (values only) from ``memory.yaml`` (scaled ones inside
+    :func:`ketasim.outcome_parameters.overridden`)."""
+    from ..outcome_parameters import current_override
+
+    o = current_override("memory")
+    return o if o is not None else _shipped()
 
 
 def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, **_) -> dict[str, np.ndarray]:

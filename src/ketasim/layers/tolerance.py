@@ -77,7 +77,10 @@ def tolerance_parameters(species: str = "human") -> dict:
     >>> round(float(np.log(2) / p["k_out"] / 24), 1)     # recovery half-life, days
     7.0
     """
-    return dict(_params(species))
+    from ..outcome_parameters import current_override
+
+    o = current_override("tolerance")      # per-subject scaled values (sensitivity analysis)
+    return dict(o) if o is not None else dict(_params(species))
 
 
 def tolerance_step(state: np.ndarray, exposure_integral: np.ndarray, dt_h: float | np.ndarray, params) -> np.ndarray:

@@ -42,6 +42,7 @@ from .. import __version__
 from ..errors import InputError, unknown
 from ..layers.circuit import get_model
 from ..parameters import ETA_ROLES, ParameterSet, get_parameter_set
+from ..outcome_parameters import outcome_parameter_table
 from ..pd_parameters import closest, pd_parameter_table
 from ..population import Population, Subject
 from . import _scenario as S
@@ -194,12 +195,14 @@ def _metric_variable(metric: str) -> tuple[str, ...]:
 
 def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: np.ndarray, species: str,
                      metric: str, pd_log_factors: Mapping[str, np.ndarray] | None = None,
-                     circuit=None) -> np.ndarray:
+                     circuit=None, outcome_log_factors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """The metric for typical subjects whose varied parameters are scaled by ``exp(log_factors)``.
 
     ``log_factors`` (samples x PK parameters) are the deviates of ``ps`` from
     :func:`parameter_problem`; ``pd_log_factors`` maps receptor, circuit and dopamine
-    parameters (:mod:`ketasim.pd_parameters`) to one log scale factor per sample.
+    parameters (:mod:`ketasim.pd_parameters`) to one log scale factor per sample;
+    ``outcome_log_factors`` does the same for outcome-layer parameters
+    (:mod:`ketasim.outcome_parameters`).
     """
     from ..simulate import simulate
     from .summaries import subject_metrics
@@ -218,6 +221,10 @@ def evaluate_samples(regimen, times: np.ndarray, ps: ParameterSet, log_factors: 
         # the factors travel with the subjects: simulate applies them to the chain wherever it runs,
         # also under the acute-safety and outcome layers
         pop = with_pd_factors(pop, {k: np.exp(np.asarray(v, float)) for k, v in pd_log_factors.items()}, circuit)
+    if outcome_log_factors:
+        from ..outcome_parameters import with_outcome_factors
+
+        pop = with_outcome_factors(pop, {k: np.exp(np.asarray(v, float)) for k, v in outcome_log_factors.items()})
     res = simulate(regimen, pop, times, parameters=ps, outputs=list(variables), **kw)
     series = {v: np.maximum(res[v].values, 0.0) if v.startswith(("C_", "A_")) else res[v].values
               for v in variables}
@@ -313,14 +320,16 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
         raise InputError("parameters must name at least one parameter of the set; got none.")
     circuit = S.circuit(sc)
     pd_table = pd_parameter_table(circuit)
+    out_table = outcome_parameter_table(species)
     for nm in names:
-        if nm not in ps.params and nm not in pd_table:
-            valid = [*ps.params, *pd_table]
+        if nm not in ps.params and nm not in pd_table and nm not in out_table:
+            valid = [*ps.params, *pd_table, *out_table]
             raise InputError(f"parameters: {nm!r} is neither a parameter of set {ps.id!r} ({', '.join(ps.params)}) "
-                             f"nor of the receptor, circuit and dopamine layers ({', '.join(pd_table)})."
-                             f"{closest(nm, valid)}")
+                             f"nor of the receptor, circuit and dopamine layers ({', '.join(pd_table)}) nor of the "
+                             f"outcome layers ({', '.join(out_table)}).{closest(nm, valid)}")
     pk_names = [nm for nm in names if nm in ps.params]
-    pd_names = [nm for nm in names if nm not in ps.params]
+    out_names = [nm for nm in names if nm not in ps.params and nm in out_table]
+    pd_names = [nm for nm in names if nm not in ps.params and nm not in out_table]
     if len(set(names)) != len(names):
         raise InputError(f"parameters must be distinct; got {names}.")
     for nm, (lo, hi) in zip(names, fb):
@@ -336,6 +345,12 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
                              f"would be zero. Vary PK parameters for it, or choose an output of the chain "
                              f"(occupancy_*, rate_*, DA_*) or of the outcome layers that read it (tolerance, "
                              f"drug_liking, memory_impairment, depression_score, p_dependence ...).")
+    if out_names:
+        from ..outcomes import outcome_variables
+
+        if not all(v in outcome_variables() for v in variables):
+            raise InputError(f"outcome-layer parameters ({', '.join(out_names)}) act only on outcome outputs "
+                             f"(peak_/auc_/final_ of {', '.join(outcome_variables())}); got output {output!r}.")
     ps_mod = parameter_problem(ps, pk_names)
     log_bounds = [(np.log(lo), np.log(hi)) for lo, hi in fb]
     problem = _problem(names, log_bounds)
@@ -344,8 +359,10 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
     cs = max(1, int(chunk_size))
     pk_cols = [names.index(nm) for nm in pk_names]
     pd_cols = {nm: names.index(nm) for nm in pd_names}
+    out_cols = {nm: names.index(nm) for nm in out_names}
     tasks = ((i, (reg, t, ps_mod, x[i:i + cs, pk_cols], species, output,
-                  {nm: x[i:i + cs, j] for nm, j in pd_cols.items()}, circuit))
+                  {nm: x[i:i + cs, j] for nm, j in pd_cols.items()}, circuit,
+                  {nm: x[i:i + cs, j] for nm, j in out_cols.items()}))
              for i in range(0, x.shape[0], cs))
     y = np.empty(x.shape[0])
     for i, yi in map_tasks(evaluate_samples, tasks, total=-(-x.shape[0] // cs), executor=executor, workers=workers,
@@ -357,10 +374,13 @@ def sensitivity(scenario=None, *, parameters: Sequence[str] | Mapping[str, tuple
     ds["factor"].attrs.update({"long_name": "scale factor on the parameter's typical value", "units": "1"})
     ds["lower"].attrs["long_name"] = "lowest scale factor"
     ds["upper"].attrs["long_name"] = "highest scale factor"
-    ds["layer"] = ("parameter", ["pk" if nm in ps.params else pd_table[nm].layer for nm in names])
-    ds["typical"] = ("parameter", [float(ps.params[nm].value) if nm in ps.params else pd_table[nm].typical
+    def entry(nm):
+        return out_table[nm] if nm in out_names else pd_table[nm]
+
+    ds["layer"] = ("parameter", ["pk" if nm in ps.params else entry(nm).layer for nm in names])
+    ds["typical"] = ("parameter", [float(ps.params[nm].value) if nm in ps.params else entry(nm).typical
                                    for nm in names], {"long_name": "typical value (scale factor 1)"})
-    ds["unit"] = ("parameter", [ps.params[nm].unit if nm in ps.params else pd_table[nm].unit for nm in names])
+    ds["unit"] = ("parameter", [ps.params[nm].unit if nm in ps.params else entry(nm).unit for nm in names])
     ds.attrs.update({
         "n": int(n), "seed": int(seed), "arm": a.name, "regimen": getattr(a, "regimen_text", getattr(a, "regimen", "")),
         "parameter_set": ps.id, "scenario": sc.name, "circuit": "+".join(get_model(circuit).variants),
