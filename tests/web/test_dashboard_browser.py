@@ -178,6 +178,12 @@ def test_dashboard_in_headless_chromium(server, tmp_path):
             assert page2.input_value("#arm2-route") == "insufflated"
             assert _peak(page2, "concentration") == pytest.approx(peak_saved, rel=1e-9)
             assert page2.input_value("#outcome") == "dissociation"
+            # a fresh page lists the server's earlier runs (GET /api/runs), newest first, with their files
+            page2.wait_for_function("document.querySelectorAll('#runs-list li[data-run]').length === 2", timeout=30_000)
+            assert [page2.get_attribute(f"#runs-list li:nth-child({i})", "data-run") for i in (1, 2)] == [second, first]
+            assert page2.get_attribute(f"#run-{first}", "data-status") == "done"
+            assert page2.get_attribute(f"#run-{second}", "data-status") == "cancelled"
+            assert page2.locator(f"#run-{first} .run-files a").count() == 3
             assert page2.get_attribute("#plot-outcome", "data-variable") == "dissociation"
 
             # small screens: one column, nothing wider than the viewport

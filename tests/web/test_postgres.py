@@ -140,6 +140,10 @@ def test_postgres_store_migrates_saves_and_survives_an_app_restart(pg_url, tmp_p
         assert summary.status_code == 200 and "Cmax_ketamine" in summary.text
         gone = c2.get(f"/api/runs/{dead}").json()
         assert gone["status"] == "failed" and gone["message"].startswith("interrupted: the server stopped")
+        # the run list (join with the scenarios, newest first) on PostgreSQL
+        listed = c2.get("/api/runs").json()["runs"]
+        assert [r["id"] for r in listed] == [dead, rid] and listed[1]["scenario_name"] == sc.name
+        assert [r["id"] for r in c2.get("/api/runs", params={"status": "done"}).json()["runs"]] == [rid]
 
 
 def test_postgres_rate_limit_is_shared_by_two_apps(pg_url, tmp_path):

@@ -101,3 +101,26 @@ def test_run_that_outlives_its_limit_is_stopped(client, tmp_path):
     status = execute_run(client.app.state.settings.database_url, rid, sc.to_dict(), str(tmp_path / "out"), 1e-9)
     assert status == "failed"
     assert "longer than the server's limit" in client.get(f"/api/runs/{rid}").json()["message"]
+
+
+@pytest.mark.slow
+def test_list_runs_newest_first_with_pages_and_filters(client):
+    ids = []
+    for seed in (11, 12, 13):
+        sc = SMALL | {"name": f"listed-{seed}", "population": {"n": 5, "seed": seed}}
+        ids.append(client.post("/api/runs", json=sc).json()["id"])
+    for rid in ids:
+        _wait(client, rid, lambda x: x["status"] in ("done", "failed", "cancelled"))
+    r = client.get("/api/runs", params={"limit": 2})
+    assert r.status_code == 200
+    page = r.json()
+    assert [x["id"] for x in page["runs"]] == ids[::-1][:2]
+    assert [x["scenario_name"] for x in page["runs"]] == ["listed-13", "listed-12"]
+    assert page["runs"][0]["files"]["summary.csv"] == f"/api/runs/{ids[2]}/files/summary.csv"
+    nxt = client.get("/api/runs", params={"limit": 2, "before": page["next_before"]}).json()
+    assert [x["id"] for x in nxt["runs"]] == [ids[0]] and nxt["next_before"] is None
+    assert {x["id"] for x in client.get("/api/runs", params={"status": "done"}).json()["runs"]} == set(ids)
+    assert client.get("/api/runs", params={"status": "failed"}).json()["runs"] == []
+    bad = client.get("/api/runs", params={"limit": 0})
+    assert bad.status_code == 422 and "limit" in bad.text
+    assert client.get("/api/runs", params={"status": "finished"}).status_code == 422

@@ -346,6 +346,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool.submit(rid, sc.to_dict())
         return _run_view(store.get_run(rid))
 
+    @app.get("/api/runs", tags=["runs"])
+    def list_runs(limit: int = Query(20, ge=1, le=200, description="at most this many runs, newest first"),
+                  status: Literal["queued", "running", "cancelling", "cancelled", "done", "failed"] | None = Query(
+                      None, description="only runs in this state"),
+                  before: float | None = Query(None, ge=0, description="only runs created before this "
+                                                  "created_at (the last one of the previous page)")) -> dict[str, Any]:
+        """Background runs of this server, newest first, with status, progress and file links (every client of
+        the server sees them, as it can open any saved scenario by its permalink)."""
+        rows = store.list_runs(limit, status, before)
+        return {"runs": [_run_view(r) | {"scenario_name": r["scenario_name"]} for r in rows],
+                "next_before": rows[-1]["created_at"] if len(rows) == limit else None}
+
     def _get_run(rid: str) -> dict | JSONResponse:
         r = store.get_run(rid)
         return r if r is not None else _error(404, "not found", f"no run {rid!r}")

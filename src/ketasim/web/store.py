@@ -194,6 +194,19 @@ class Store:
                 q = q.where(runs.c.status.in_(only_if))
             return conn.execute(q.values(**values)).rowcount > 0
 
+    def list_runs(self, limit: int = 20, status: str | None = None, before: float | None = None) -> list[dict]:
+        """Runs newest first (at most ``limit``), with their scenario's name; only ``status`` ones if given, and
+        only those created before ``before`` (a ``created_at`` value: the next page)."""
+        q = (sa.select(runs, scenarios.c.name.label("scenario_name"))
+             .join(scenarios, scenarios.c.id == runs.c.scenario_id)
+             .order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(int(limit)))
+        if status is not None:
+            q = q.where(runs.c.status == status)
+        if before is not None:
+            q = q.where(runs.c.created_at < float(before))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
     def run_status(self, rid: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(runs.c.status).where(runs.c.id == rid)).scalar()

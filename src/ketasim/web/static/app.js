@@ -524,6 +524,21 @@ async function pollRun(li, id) {
   }
 }
 
+// the server's earlier runs (GET /api/runs), below any started from this page; unfinished ones are followed
+async function loadPastRuns() {
+  let page;
+  try { page = await api("/api/runs?limit=20"); }
+  catch (e) { return; }  // a convenience: the page works without it
+  const list = $("runs-list");
+  for (const run of page.runs) {
+    if (document.getElementById(`run-${run.id}`)) continue;
+    const li = runItem(run, run.scenario_name);
+    list.appendChild(li);
+    updateRunItem(li, run);
+    if (!RUN_FINAL.includes(run.status)) pollRun(li, run.id);
+  }
+}
+
 // ---------------------------------------------------------------- start
 async function init() {
   try {
@@ -576,6 +591,7 @@ async function init() {
   let rt;
   window.addEventListener("resize", () => { clearTimeout(rt); rt = setTimeout(() => state.result && GROUPS.forEach((g) => drawPanel(g, state.result)), 150); });
   runSimulation();
+  loadPastRuns();
 }
 
 document.addEventListener("DOMContentLoaded", init);
