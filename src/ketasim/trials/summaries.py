@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..flagship import METRICS, THRESHOLDS
-from ..runner import first_occasion_end as _first_occasion_end
-from ..runner import time_above as _time_above
+from ..run_metrics import first_occasion_end as _first_occasion_end
+from ..run_metrics import time_above as _time_above
 from ..population import Population
 from ..simulate import simulate
 from . import _scenario as S
