@@ -11,6 +11,10 @@ import typer
 from .cli import _fail, _guard, app
 
 
+#: Largest estimated memory for a trial whose per-subject Dataset is loaded (without --summaries-only).
+LOAD_LIMIT_BYTES = 4 * 2**30
+
+
 def _scenario(path: Optional[Path], resume: Optional[Path]):
     from .flagship import FLAGSHIP, Scenario, load_scenario
 
@@ -120,6 +124,15 @@ def trial(
         if v is not None:
             kw[k] = v
     d = trials.TrialDesign(sc, **kw)
+    if not summaries_only:
+        # the per-subject Dataset (trial.nc) is held in memory: refuse what would not fit comfortably
+        n_metrics = 3 * max(len(o) for o in d.arm_outputs) + 7          # peak/auc/final per variable + PK metrics
+        need = 3 * 8 * d.n * len(sc.arms) * n_metrics                    # frames, Dataset and NetCDF buffers
+        if need > LOAD_LIMIT_BYTES:
+            _fail(f"--n {d.n:,} with {len(sc.arms)} arms and {n_metrics} metrics would hold about "
+                  f"{need / 2**30:.1f} GiB of per-subject metrics in memory for trial.nc (at most "
+                  f"{LOAD_LIMIT_BYTES / 2**30:.0f} GiB here). Add --summaries-only: Parquet chunks, summary.csv and "
+                  f"report.html in bounded memory (ketasim.trials.read_trial reads the chunks later if needed).")
     show = not (quiet or as_json)
     ds = trials.run(d, executor=executor, workers=workers, scheduler=scheduler, out=outp, resume=resume is not None,
                     progress=show, load=not summaries_only)

@@ -96,3 +96,11 @@ def test_cli_writes_the_report_and_resume_remakes_it(tmp_path):
     r = runner.invoke(app, ["trial", "--n", "3", "--end", "1 d", "--out", str(tmp_path / "u"), "--quiet",
                             "--no-report"])
     assert r.exit_code == 0 and not (tmp_path / "u" / "report.html").exists()
+
+
+def test_cli_refuses_a_huge_loaded_trial(tmp_path):
+    """A million subjects without --summaries-only would hold GiBs for trial.nc: a clear error, nothing run."""
+    r = runner.invoke(app, ["trial", "--n", "1000000", "--end", "1 d", "--out", str(tmp_path / "x"), "--quiet"])
+    assert r.exit_code != 0
+    assert "--n 1,000,000 with 4 arms" in r.output and "Add --summaries-only" in r.output
+    assert not (tmp_path / "x").exists()
