@@ -8,7 +8,7 @@ Examples
 >>> import tempfile
 >>> from ketasim.web import create_app, Settings
 >>> app = create_app(Settings(data_dir=tempfile.mkdtemp(), rate_limit=0))
->>> sorted(r.path for r in app.routes if getattr(r, "path", "").startswith("/api/runs"))[:2]
+>>> sorted({r.path for r in app.routes if getattr(r, "path", "").startswith("/api/runs")})[:2]
 ['/api/runs', '/api/runs/{rid}']
 """
 
