@@ -34,7 +34,7 @@ def _print_summary(df, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .flagship import _fmt
+    from .terminal import _fmt
 
     keep = [m for m in ("Cmax_ketamine", "AUC_ketamine", "h_per_week_above_50", "h_per_week_above_1200")
             if m in set(df["metric"])] or list(dict.fromkeys(df["metric"]))[:4]

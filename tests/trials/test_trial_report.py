@@ -104,3 +104,14 @@ def test_cli_refuses_a_huge_loaded_trial(tmp_path):
     assert r.exit_code != 0
     assert "--n 1,000,000 with 4 arms" in r.output and "Add --summaries-only" in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_prints_the_summary_table(tmp_path):
+    """Without --quiet the trial ends with the per-arm table (median [5-95%] of the exposure metrics)."""
+    out = tmp_path / "t"
+    r = runner.invoke(app, ["trial", "--n", "4", "--end", "1 d", "--step", "1 h", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summ = ks.trials.trial_summary(out)
+    row = summ[(summ.arm == "iv-depression") & (summ.metric == "Cmax_ketamine")].iloc[0]
+    assert "benefit-risk: n = 4 per arm, seed 1" in r.output
+    assert f"{_fmt(row['median'])}" in r.output and "median [5-95% of subjects]" in r.output
