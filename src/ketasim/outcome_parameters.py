@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -46,7 +46,8 @@ from .errors import InputError
 from .layer_data import load_yaml
 
 __all__ = ["OUTCOME_FACTOR_PREFIX", "LAYER_FILES", "OutcomeParameter", "outcome_parameter_table",
-           "with_outcome_factors", "outcome_factors_of", "scaled_layer_parameters", "overridden", "current_override"]
+           "with_outcome_factors", "outcome_factors_of", "scaled_layer_parameters", "overridden", "current_override",
+           "overridable"]
 
 #: Key prefix of per-subject outcome-parameter factors in ``Population.extra``.
 OUTCOME_FACTOR_PREFIX = "outcome_factor:"
@@ -112,7 +113,7 @@ def outcome_parameter_table(species: str = "human") -> dict[str, OutcomeParamete
 
 
 def _check(factors: Mapping[str, object], n: int, species: str) -> dict[str, np.ndarray]:
-    from .pd_parameters import closest
+    from .pd_parameters import closest, factor_values
 
     table = outcome_parameter_table(species)
     out = {}
@@ -120,13 +121,7 @@ def _check(factors: Mapping[str, object], n: int, species: str) -> dict[str, np.
         if name not in table:
             raise InputError(f"outcome factors: {name!r} is not a parameter of the outcome layers; valid names: "
                              f"{', '.join(table)}.{closest(name, table)}")
-        a = np.asarray(v, float)
-        if a.ndim > 1 or (a.ndim == 1 and a.size != n):
-            raise InputError(f"outcome factors[{name!r}] must be a number or one value per subject ({n}); got "
-                             f"shape {a.shape}.")
-        if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
-            raise InputError(f"outcome factors[{name!r}] must be finite scale factors > 0.")
-        out[name] = np.broadcast_to(a.reshape(-1), (n,)).astype(float)
+        out[name] = factor_values(f"outcome factors[{name!r}]", v, n)
     return out
 
 
@@ -143,22 +138,13 @@ def with_outcome_factors(population, factors: Mapping[str, object]):
     from .population import as_population
 
     pop = as_population(population)
-    checked = _check(factors, pop.n, pop.species)
-    extra = {k: v for k, v in pop.extra.items() if not k.startswith(OUTCOME_FACTOR_PREFIX)}
-    extra.update({OUTCOME_FACTOR_PREFIX + k: v for k, v in checked.items()})
-    return dataclasses.replace(pop, extra=MappingProxyType(extra))
+    return pop.with_extra(OUTCOME_FACTOR_PREFIX, _check(factors, pop.n, pop.species))
 
 
 def outcome_factors_of(population, layer: str | None = None) -> dict[str, np.ndarray]:
     """The outcome factors a population carries (those of ``layer`` only, if given); ``{}`` when none."""
-    extra = getattr(population, "extra", None) or {}
-    out = {}
-    for k, v in extra.items():
-        if k.startswith(OUTCOME_FACTOR_PREFIX):
-            name = k[len(OUTCOME_FACTOR_PREFIX):]
-            if layer is None or name.split(".", 1)[0] == layer:
-                out[name] = np.asarray(v, float)
-    return out
+    f = population.extra_with(OUTCOME_FACTOR_PREFIX) if hasattr(population, "extra_with") else {}
+    return {k: v for k, v in f.items() if layer is None or k.split(".", 1)[0] == layer}
 
 
 def _base(layer: str, species: str):
@@ -210,3 +196,15 @@ def current_override(layer: str) -> dict | None:
     """The parameters of ``layer`` set by :func:`overridden` around the current call, or None."""
     d = _OVERRIDE.get()
     return None if d is None else d.get(layer)
+
+
+def overridable(layer: str):
+    """Decorator of a layer's parameter getter: inside :func:`overridden` it returns the values set there
+    for ``layer``, elsewhere what the getter returns (the shipped values)."""
+    def wrap(getter):
+        @functools.wraps(getter)
+        def get(*args, **kwargs):
+            o = current_override(layer)
+            return o if o is not None else getter(*args, **kwargs)
+        return get
+    return wrap

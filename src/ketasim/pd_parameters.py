@@ -168,16 +168,20 @@ def check_factors(factors: Mapping[str, object] | None, circuit=None, n: int | N
             raise InputError(f"factors: {name!r} is not a parameter of the receptor, circuit or dopamine layer "
                              f"(circuit {'+'.join(get_model(circuit).variants)}); valid names: "
                              f"{', '.join(table)}.{closest(name, table)}")
-        a = np.asarray(v, float)
-        if a.ndim > 1 or (a.ndim == 1 and n is not None and a.size != n):
-            raise InputError(f"factors[{name!r}] must be a number or one value per subject ({n}); got shape "
-                             f"{a.shape}.")
-        if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
-            bad = a[~np.isfinite(a) | (a <= 0)].ravel()
-            raise InputError(f"factors[{name!r}] must be finite scale factors > 0; got "
-                             f"{bad[0] if bad.size else 'an empty array'}.")
+        a = factor_values(f"factors[{name!r}]", v, n)
         out[name] = a[:, None] if a.ndim == 1 else a
     return out
+
+
+def factor_values(label: str, v, n: int | None) -> np.ndarray:
+    """``v`` as scale factors: finite, > 0, a number or one value per subject (``n``); errors name ``label``."""
+    a = np.asarray(v, float)
+    if a.ndim > 1 or (a.ndim == 1 and n is not None and a.size != n):
+        raise InputError(f"{label} must be a number or one value per subject ({n}); got shape {a.shape}.")
+    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+        bad = a[~np.isfinite(a) | (a <= 0)].ravel()
+        raise InputError(f"{label} must be finite scale factors > 0; got {bad[0] if bad.size else 'an empty array'}.")
+    return a
 
 
 def scaled_receptor_parameters(factors: Mapping[str, np.ndarray]) -> dict | None:
@@ -237,21 +241,12 @@ def with_pd_factors(population, factors: Mapping[str, object], circuit=None):
     >>> pd_factors_of(pop.take(slice(1, 3)))["Ki_NMDA"].tolist()
     [1.0, 2.0]
     """
-    import dataclasses
-    from types import MappingProxyType
-
     from .population import as_population
 
     pop = as_population(population)
-    checked = check_factors(factors, circuit, pop.n)
-    extra = {k: v for k, v in pop.extra.items() if not k.startswith(FACTOR_PREFIX)}
-    for name, a in checked.items():
-        extra[FACTOR_PREFIX + name] = np.broadcast_to(a.reshape(-1), (pop.n,)).astype(float)
-    return dataclasses.replace(pop, extra=MappingProxyType(extra))
+    return pop.with_extra(FACTOR_PREFIX, check_factors(factors, circuit, pop.n))
 
 
 def pd_factors_of(population) -> dict[str, np.ndarray] | None:
     """The per-subject scale factors a population carries (:func:`with_pd_factors`), or None."""
-    extra = getattr(population, "extra", None) or {}
-    f = {k[len(FACTOR_PREFIX):]: np.asarray(v, float) for k, v in extra.items() if k.startswith(FACTOR_PREFIX)}
-    return f or None
+    return (population.extra_with(FACTOR_PREFIX) or None) if hasattr(population, "extra_with") else None

@@ -12,7 +12,7 @@ and because every random number is drawn here, once, from an explicit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
@@ -144,6 +144,18 @@ class Population:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def with_extra(self, prefix: str, arrays: Mapping[str, object]) -> "Population":
+        """A copy whose ``extra`` entries named ``prefix + name`` are exactly ``arrays`` (one value for all
+        subjects, or one per subject), the others kept; e.g. per-subject parameter scale factors."""
+        extra = {k: v for k, v in self.extra.items() if not k.startswith(prefix)}
+        for name, v in arrays.items():
+            extra[prefix + name] = np.broadcast_to(np.asarray(v, float).reshape(-1), (self.n,)).astype(float)
+        return replace(self, extra=MappingProxyType(extra))
+
+    def extra_with(self, prefix: str) -> dict[str, np.ndarray]:
+        """The ``extra`` entries named ``prefix + name``, as ``{name: array}``."""
+        return {k[len(prefix):]: np.asarray(v, float) for k, v in self.extra.items() if k.startswith(prefix)}
 
     def take(self, idx: np.ndarray | slice) -> "Population":
         """A sub-population (same deviates for the same subjects)."""

@@ -51,6 +51,7 @@ import yaml
 from scipy.special import ndtr
 
 from ..errors import InputError
+from ..outcome_parameters import overridable
 from .exposure import BLOCKADE_INPUTS, blockade_integral, first_order_recurrence, previous_base
 
 __all__ = ["OUTPUTS", "INPUTS", "DEFAULT_BASELINE_MADRS", "MADRS_RANGE", "antidepressant_parameters",
@@ -74,17 +75,11 @@ def _load() -> dict:
     return yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "antidepressant.yaml").read_text())
 
 
+@overridable("antidepressant")
+@lru_cache(maxsize=1)
 def antidepressant_parameters() -> dict:
     """Antidepressant parameters (values only) from ``antidepressant.yaml`` (scaled ones inside
     :func:`ketasim.outcome_parameters.overridden`)."""
-    from ..outcome_parameters import current_override
-
-    o = current_override("antidepressant")
-    return o if o is not None else _shipped()
-
-
-@lru_cache(maxsize=1)
-def _shipped() -> dict:
     p = {k: float(v["value"]) for k, v in _load().items()}
     if not (p["k1"] > 0 and p["k2"] > 0 and p["k1"] != p["k2"] and 0 < p["Fmax"] <= 1 and p["P50"] > 0
             and p["sigma_ns"] > 0 and p["h0_relapse"] > 0 and p["beta_relapse"] >= 0):

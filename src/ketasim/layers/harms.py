@@ -44,6 +44,7 @@ from scipy.special import ndtr
 
 from ..errors import InputError
 from ..layer_data import values
+from ..outcome_parameters import overridable
 from .exposure import BLOCKADE_INPUTS, blockade_integral
 
 __all__ = ["OUTPUTS", "INPUTS", "run", "harms_parameters", "COGNITIVE_DOMAINS", "urinary_load",
@@ -75,17 +76,11 @@ COGNITIVE_DOMAINS: dict[str, str] = {
 }
 
 
+@overridable("harms")
+@lru_cache(maxsize=1)
 def harms_parameters() -> dict:
     """Parameter values (floats) from ``data/outcomes/harms.yaml``, checked (scaled ones inside
     :func:`ketasim.outcome_parameters.overridden`)."""
-    from ..outcome_parameters import current_override
-
-    o = current_override("harms")
-    return o if o is not None else _shipped()
-
-
-@lru_cache(maxsize=1)
-def _shipped() -> dict:
     raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "harms.yaml").read_text())
     p = values(raw)
     b, c, d = p["bladder"], p["cognition"], p["dependence"]

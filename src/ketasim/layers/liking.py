@@ -27,6 +27,7 @@ from typing import Mapping
 import numpy as np
 import yaml
 
+from ..outcome_parameters import overridable
 from .exposure import (BLOCKADE_INPUTS, BLOCKADE_RATE_INPUTS, blockade_integral, blockade_odds,
                        first_order_recurrence, previous_base)
 
@@ -42,18 +43,12 @@ def _load() -> dict:
     return yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "liking.yaml").read_text())
 
 
+@overridable("liking")
 @lru_cache(maxsize=1)
-def _shipped() -> dict:
-    return {k: float(v["value"]) for k, v in _load().items()}
-
-
 def liking_parameters() -> dict:
     """Liking parameters (values only) from ``liking.yaml`` (scaled ones inside
     :func:`ketasim.outcome_parameters.overridden`)."""
-    from ..outcome_parameters import current_override
-
-    o = current_override("liking")
-    return o if o is not None else _shipped()
+    return {k: float(v["value"]) for k, v in _load().items()}
 
 
 def _lag_input(dt, dX, x0, x1, k):

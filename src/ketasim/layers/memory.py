@@ -23,6 +23,8 @@ from typing import Mapping
 import numpy as np
 import yaml
 
+from ..outcome_parameters import overridable
+
 __all__ = ["OUTPUTS", "INPUTS", "memory_parameters", "run"]
 
 OUTPUTS: dict[str, tuple[str, str]] = {
@@ -31,19 +33,13 @@ OUTPUTS: dict[str, tuple[str, str]] = {
 INPUTS: tuple[str, ...] = ("occupancy_NMDA",)
 
 
+@overridable("memory")
 @lru_cache(maxsize=1)
-def _shipped() -> dict:
-    raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "memory.yaml").read_text())
-    return {k: float(v["value"]) for k, v in raw.items()}
-
-
 def memory_parameters() -> dict:
     """Memory parameters (values only) from ``memory.yaml`` (scaled ones inside
     :func:`ketasim.outcome_parameters.overridden`)."""
-    from ..outcome_parameters import current_override
-
-    o = current_override("memory")
-    return o if o is not None else _shipped()
+    raw = yaml.safe_load((resources.files("ketasim") / "data" / "outcomes" / "memory.yaml").read_text())
+    return {k: float(v["value"]) for k, v in raw.items()}
 
 
 def run(times: np.ndarray, inputs: Mapping[str, np.ndarray], subjects, wanted, **_) -> dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from ..errors import InputError, unknown
+from ..outcome_parameters import overridable
 from .exposure import BLOCKADE_INPUTS, blockade_integral, first_order_recurrence, previous_base
 
 __all__ = ["OUTPUTS", "INPUTS", "tolerance_parameters", "tolerance_step", "response_factor", "tolerance_path",
@@ -68,6 +69,7 @@ def _params(species: str) -> tuple[tuple[str, float], ...]:
     return tuple(p.items())
 
 
+@overridable("tolerance")     # scaled values per subject (sensitivity analysis)
 def tolerance_parameters(species: str = "human") -> dict:
     """Tolerance parameters ``{"k_in", "k_out"}`` (1/h per odds, 1/h) for ``"human"`` or ``"rat"``.
 
@@ -77,10 +79,7 @@ def tolerance_parameters(species: str = "human") -> dict:
     >>> round(float(np.log(2) / p["k_out"] / 24), 1)     # recovery half-life, days
     7.0
     """
-    from ..outcome_parameters import current_override
-
-    o = current_override("tolerance")      # per-subject scaled values (sensitivity analysis)
-    return dict(o) if o is not None else dict(_params(species))
+    return dict(_params(species))
 
 
 def tolerance_step(state: np.ndarray, exposure_integral: np.ndarray, dt_h: float | np.ndarray, params) -> np.ndarray:
