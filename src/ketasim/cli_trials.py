@@ -161,7 +161,9 @@ def trial(
 def sweep(
     scenario: Optional[Path] = typer.Argument(None, help="Scenario file (TOML); default: the embedded flagship."),
     vary: List[str] = typer.Option(..., help='Field and values: "arms.iv.dose=0.25..1.0 mg/kg:7", '
-                                   '"population.weight=50..110:4" or "arms.esketamine.dose=28,56,84 mg". Repeat it.'),
+                                   '"population.weight=50..110:4" or "arms.esketamine.dose=28,56,84 mg"; a model '
+                                   'parameter by scale factors: "param.Ki_NMDA=0.5..2:5", '
+                                   '"param.harms.dependence.E50=0.5,1,2". Repeat it.'),
     paired: bool = typer.Option(False, help="Zip the --vary fields (same lengths) instead of every combination."),
     n: Optional[int] = typer.Option(None, help="Subjects per arm and point (default: the scenario's)."),
     seed: Optional[int] = typer.Option(None, help="Population seed (default: the scenario's)."),

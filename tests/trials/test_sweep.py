@@ -57,3 +57,36 @@ def test_sweep_errors():
         ks.trials.sweep(vary=["arms.nasal.dose=1,2 mg"], n=2)
     with pytest.raises(InputError, match="at least one field"):
         ks.trials.sweep(vary=[], n=2)
+
+
+def test_sweep_over_model_parameters():
+    """param.<name> sweeps scale a receptor or outcome-layer parameter for every subject: factor 1 is the plain
+    trial to the last bit, a weaker NMDA block lowers peak dopamine and tolerance, E50 lowers dependence."""
+    kw = dict(n=4, end="2 d", step="30 min", chunk_size=4, outputs=("default", "outcomes"))
+    ds = ks.trials.sweep(vary=["param.Ki_NMDA=0.5,1,2"], **kw)
+    assert ds["param.Ki_NMDA"].attrs["units"] == "x typical"
+    base = ks.trials.run(ks.trials.design(**kw))
+    for m in ("peak_DA_NAc_pct", "final_tolerance", "final_p_dependence", "Cmax_ketamine"):
+        np.testing.assert_array_equal(ds[m].sel({"param.Ki_NMDA": 1.0}).values, base[m].values)
+    for m in ("peak_DA_NAc_pct", "final_tolerance", "final_p_dependence"):
+        v = ds[m].values                                       # (factor, arm, subject)
+        assert np.all(v[0] > v[1]) and np.all(v[1] > v[2]), m
+    np.testing.assert_array_equal(ds["Cmax_ketamine"].values[0], ds["Cmax_ketamine"].values[2])  # PK untouched
+    e = ks.trials.sweep(vary=["param.harms.dependence.E50=0.5,2"], **kw)
+    p = e["final_p_dependence"].values
+    assert np.all(p[0] > p[1])
+    np.testing.assert_array_equal(e["final_tolerance"].values[0], e["final_tolerance"].values[1])
+    d = ks.trials.design(factors={"harms.dependence.E50": 2.0, "Ki_NMDA": 1.5}, **kw)
+    assert d.to_dict()["factors"] == {"Ki_NMDA": 1.5, "harms.dependence.E50": 2.0}
+    assert "factors" not in ks.trials.design(**kw).to_dict()          # fingerprints of plain trials unchanged
+
+
+def test_sweep_over_model_parameters_errors():
+    with pytest.raises(InputError, match=r"sweep point \{'param.Ki_nmda': 0.5\}: factors: 'Ki_nmda' is not .* "
+                                         r"Did you mean 'Ki_NMDA'"):
+        ks.trials.sweep(vary=["param.Ki_nmda=0.5,1"], n=2, end="1 d")
+    with pytest.raises(InputError, match=r"factors\['gain'\] must be finite scale factors > 0; got -1"):
+        ks.trials.sweep(vary=["param.gain=-1,1"], n=2, end="1 d")
+    with pytest.raises(InputError, match=r"param.Ki_NMDA: a model parameter is varied by scale factors .* got the "
+                                         r"unit 'nM'"):
+        ks.trials.sweep(vary=["param.Ki_NMDA=400,800 nM"], n=2, end="1 d")

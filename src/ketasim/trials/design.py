@@ -88,6 +88,13 @@ class TrialDesign:
         ``("default", "outcomes")`` is everything. Summary metrics
         (``peak_``, ``auc_``, ``final_`` per subject) are computed from the
         variables present.
+    factors : dict, optional
+        Scale factors, one for every subject, on receptor, circuit and dopamine
+        parameters (:func:`ketasim.pd_parameters.pd_parameter_table`, e.g.
+        ``{"Ki_NMDA": 1.5}``) and on outcome-layer parameters
+        (:func:`ketasim.outcome_parameters.outcome_parameter_table`, e.g.
+        ``{"harms.dependence.E50": 2.0}``); default none (the shipped values).
+        ``ketasim sweep --vary "param.Ki_NMDA=0.5..2:5"`` varies them.
     """
 
     scenario: Scenario
@@ -96,6 +103,7 @@ class TrialDesign:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     parameters: str | ParameterSet | None = None
     outputs: tuple[str, ...] | None = None
+    factors: Any = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.scenario, Scenario):
@@ -116,6 +124,42 @@ class TrialDesign:
         if self.parameters is not None and not isinstance(self.parameters, (str, ParameterSet)):
             raise InputError(f"parameters must be a parameter-set id or a ParameterSet; "
                              f"got {type(self.parameters).__name__}.")
+        object.__setattr__(self, "factors", self._checked_factors())
+
+    def _checked_factors(self) -> tuple[tuple[str, float], ...]:
+        from ..outcome_parameters import outcome_parameter_table
+        from ..pd_parameters import closest, factor_values, pd_parameter_table
+
+        if not self.factors:
+            return ()
+        try:
+            items = dict(self.factors)
+        except (TypeError, ValueError):
+            raise InputError(f"factors must map parameter names to scale factors; got {self.factors!r}.") from None
+        circuit = S.circuit(self.scenario)
+        valid = {**pd_parameter_table(circuit), **outcome_parameter_table(self.scenario.population.species)}
+        for name, v in items.items():
+            if name not in valid:
+                raise InputError(f"factors: {name!r} is not a receptor, circuit, dopamine or outcome-layer parameter "
+                                 f"(valid: {', '.join(valid)}).{closest(name, valid)}")
+            factor_values(f"factors[{name!r}]", v, None)
+            if np.ndim(v) != 0:
+                raise InputError(f"factors[{name!r}] must be one number (the same for every subject); got {v!r}.")
+        return tuple(sorted((k, float(v)) for k, v in items.items()))
+
+    def factored(self, population: Population) -> Population:
+        """``population`` carrying the design's factors (:func:`~ketasim.pd_parameters.with_pd_factors`,
+        :func:`~ketasim.outcome_parameters.with_outcome_factors`); unchanged without factors."""
+        if not self.factors:
+            return population
+        from ..outcome_parameters import with_outcome_factors
+        from ..pd_parameters import with_pd_factors
+
+        out = {k: v for k, v in self.factors if "." in k}        # outcome names are <layer>.<name>
+        pd = {k: v for k, v in self.factors if "." not in k}
+        if pd:
+            population = with_pd_factors(population, pd, S.circuit(self.scenario))
+        return with_outcome_factors(population, out) if out else population
 
     # -- what it contains ------------------------------------------------------
     @property
@@ -156,6 +200,7 @@ class TrialDesign:
             "chunk_size": self.chunk_size,
             "parameters": None if ps is None else (ps if isinstance(ps, str) else _set_fingerprint(ps)),
             "outputs": [list(o) for o in self.arm_outputs],
+            **({"factors": dict(self.factors)} if self.factors else {}),
         }
 
     @cached_property
@@ -212,7 +257,8 @@ def _set_fingerprint(ps: ParameterSet) -> str:
 
 def design(scenario: Scenario | str | os.PathLike | None = None, *, n: int | None = None, seed: int | None = None,
            chunk_size: int = DEFAULT_CHUNK_SIZE, parameters: str | ParameterSet | None = None,
-           outputs: tuple[str, ...] | None = None, end: str | None = None, step: str | None = None) -> TrialDesign:
+           outputs: tuple[str, ...] | None = None, end: str | None = None, step: str | None = None,
+           factors=None) -> TrialDesign:
     """A :class:`TrialDesign` from a scenario (object, TOML path, or the embedded flagship).
 
     Examples
@@ -234,4 +280,4 @@ def design(scenario: Scenario | str | os.PathLike | None = None, *, n: int | Non
         sc = S.with_overrides(sc, sets) if hasattr(sc, "with_overrides") else replace(
             sc, **{k: v for k, v in (("end", end), ("step", step)) if v is not None})
     return TrialDesign(sc, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters,
-                       outputs=None if outputs is None else tuple(outputs))
+                       outputs=None if outputs is None else tuple(outputs), factors=factors or ())

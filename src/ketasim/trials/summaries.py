@@ -98,6 +98,7 @@ def chunk_summaries(design: TrialDesign, chunk: Chunk, population: Population) -
         raise ValueError(f"chunk {chunk.index} has {chunk.size} subjects but {population.n} were given.")
     sc = design.scenario
     t = sc.times()
+    population = design.factored(population)
     frames = []
     units: dict[str, str] = {}
     outputs = design.arm_outputs

@@ -11,7 +11,13 @@ numbers). The value syntax:
 ``"population.weight=50..110:4"``
     4 values, bare numbers (canonical units: kg, h, mg);
 ``"arms.esketamine.dose=28,56,84 mg"``
-    a list.
+    a list;
+``"param.Ki_NMDA=0.5..2:4"``, ``"param.harms.dependence.E50=0.5,1,2"``
+    a model parameter: scale factors on its typical value, the same for every
+    subject (receptor, circuit and dopamine parameters of
+    :func:`ketasim.pd_parameters.pd_parameter_table`, outcome-layer parameters of
+    :func:`ketasim.outcome_parameters.outcome_parameter_table`; see
+    :class:`~ketasim.trials.TrialDesign` ``factors``).
 
 An arm may be named by its name, its index or a unique prefix (``iv`` for
 ``iv-depression``). When every varied field belongs to one arm, only that arm
@@ -49,6 +55,13 @@ from .design import DEFAULT_CHUNK_SIZE, TrialDesign
 __all__ = ["Vary", "parse_vary", "sweep", "plot_sweep", "MODES"]
 
 MODES = ("cartesian", "paired")
+#: Prefix of a swept model parameter (scale factors), e.g. ``param.Ki_NMDA``, and the unit shown for them.
+PARAM = "param."
+FACTOR_UNIT = "x typical"
+
+
+def _is_param(v: "Vary") -> bool:
+    return v.path.startswith(PARAM)
 
 _RANGE = re.compile(r"^\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*([^:]*?)\s*:\s*(\d+)\s*$")
 _NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
@@ -164,6 +177,11 @@ def sweep(scenario=None, vary: Sequence[str | Vary] = (), *, mode: str = "cartes
     grid = [f"{k}={json.dumps(v)}" for k, v in (("end", end), ("step", step)) if v is not None]
     sc = S.with_overrides(sc, grid)
     given = [v if isinstance(v, Vary) else parse_vary(v) for v in vary]
+    for v in given:
+        if _is_param(v) and v.unit not in ("", FACTOR_UNIT):
+            raise InputError(f"--vary {v.path}: a model parameter is varied by scale factors on its typical value "
+                             f"(bare numbers, e.g. {v.path}=0.5..2:5); got the unit {v.unit!r}.")
+    given = [Vary(v.path, v.values, FACTOR_UNIT) if _is_param(v) else v for v in given]
     if not given:
         raise InputError("vary must name at least one field, e.g. \"arms.iv.dose=0.25..1.0 mg/kg:7\".")
     paths = [v.path for v in given]
@@ -185,11 +203,12 @@ def sweep(scenario=None, vary: Sequence[str | Vary] = (), *, mode: str = "cartes
     designs = []
     for pt in points:
         try:
-            sc_pt = S.with_overrides(sc, [r.setting(x) for r, x in zip(resolved, pt)])
+            sc_pt = S.with_overrides(sc, [r.setting(x) for r, x in zip(resolved, pt) if not _is_param(r)])
+            designs.append(TrialDesign(sc_pt, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters,
+                                       outputs=outputs,
+                                       factors={r.path[len(PARAM):]: x for r, x in zip(resolved, pt) if _is_param(r)}))
         except InputError as exc:
             raise InputError(f"sweep point {dict(zip(paths, pt))}: {exc}") from None
-        designs.append(TrialDesign(sc_pt, n=n, seed=seed, chunk_size=chunk_size, parameters=parameters,
-                                   outputs=outputs))
 
     def tasks():
         for j, d in enumerate(designs):
