@@ -11,6 +11,19 @@ import typer
 from .cli import _fail, _guard, app
 
 
+def _factors(items: List[str]) -> dict[str, float]:
+    out = {}
+    for it in items:
+        name, sep, val = it.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(val)
+        except ValueError:
+            _fail(f"--factor must be NAME=NUMBER, e.g. Ki_NMDA=1.5 or harms.dependence.E50=2; got {it!r}.")
+    return out
+
+
 #: Largest estimated memory for a trial whose per-subject Dataset is loaded (without --summaries-only).
 LOAD_LIMIT_BYTES = 4 * 2**30
 
@@ -83,6 +96,9 @@ def trial(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
     report: bool = typer.Option(True, help="Write report.html (set-up, every metric per arm, box plots, the "
                                 "spread of peak ketamine) into the output folder."),
+    factor: List[str] = typer.Option([], help='Scale a model parameter for every subject, e.g. "Ki_NMDA=1.5" or '
+                                     '"harms.dependence.E50=2" (receptor, circuit, dopamine or outcome-layer '
+                                     'names; see `ketasim sweep --vary param.NAME=...`). Repeat it.'),
 ):
     """Run a virtual trial: every arm in one sampled population, chunk by chunk, serially or on Dask.
 
@@ -112,6 +128,8 @@ def trial(
         kw = {"n": rec["n"], "seed": rec["seed"], "chunk_size": rec["chunk_size"]}
         if rec.get("parameters") and parameters is None:
             kw["parameters"] = rec["parameters"]
+        if rec.get("factors") and not factor:
+            kw["factors"] = rec["factors"]
         per_arm = rec.get("outputs") or []
         if outputs is None and per_arm and all(o == per_arm[0] for o in per_arm):   # the variables it ran with
             kw["outputs"] = tuple(per_arm[0])
@@ -123,6 +141,8 @@ def trial(
     for k, v in (("n", n), ("seed", seed), ("chunk_size", chunk_size), ("parameters", parameters)):
         if v is not None:
             kw[k] = v
+    if factor:
+        kw["factors"] = _factors(factor)
     d = trials.TrialDesign(sc, **kw)
     if not summaries_only:
         # the per-subject Dataset (trial.nc) is held in memory: refuse what would not fit comfortably

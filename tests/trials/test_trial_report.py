@@ -115,3 +115,25 @@ def test_cli_prints_the_summary_table(tmp_path):
     row = summ[(summ.arm == "iv-depression") & (summ.metric == "Cmax_ketamine")].iloc[0]
     assert "benefit-risk: n = 4 per arm, seed 1" in r.output
     assert f"{_fmt(row['median'])}" in r.output and "median [5-95% of subjects]" in r.output
+
+
+def test_cli_factor_and_resume_keep_the_factors(tmp_path):
+    """--factor scales a model parameter for every subject; the manifest records it and --resume reuses it."""
+    out = tmp_path / "f"
+    args = ["trial", "--n", "3", "--end", "1 d", "--step", "1 h", "--quiet", "--no-report", "--summaries-only"]
+    r = runner.invoke(app, [*args, "--out", str(out), "--factor", "Ki_NMDA=2", "--chunk-size", "2"])
+    assert r.exit_code == 0, r.output
+    man = ks.trials.read_manifest(out)
+    assert man["design"]["factors"] == {"Ki_NMDA": 2.0}
+    weak = ks.trials.trial_summary(out)
+    plain = tmp_path / "p"
+    assert runner.invoke(app, [*args, "--out", str(plain)]).exit_code == 0
+    base = ks.trials.trial_summary(plain)
+    pick = lambda s: s[(s.arm == "iv-depression") & (s.metric == "peak_occupancy_NMDA")]["median"].item()  # noqa: E731
+    assert pick(weak) < pick(base)
+    (out / "summary.csv").unlink()
+    r = runner.invoke(app, ["trial", "--resume", str(out), "--quiet", "--summaries-only"])
+    assert r.exit_code == 0, r.output                      # same fingerprint: nothing rerun
+    assert "<th>parameter scale factors</th><td>Ki_NMDA × 2</td>" in (out / "report.html").read_text()
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "g"), "--factor", "Ki_NMDA"])
+    assert r.exit_code != 0 and "--factor must be NAME=NUMBER" in r.output

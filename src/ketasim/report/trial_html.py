@@ -171,6 +171,8 @@ def _context(out: Path, man: dict[str, Any], summary: pd.DataFrame, figures: Seq
                   ("parameter sets", d.get("parameters") or "per arm and subject (default_parameter_set)"),
                   ("chunks", f"{man['chunks_done']:,} of {man['n_chunks']:,} ({d['chunk_size']:,} subjects each)"),
                   ("fingerprint", man["fingerprint"][:16] + "…"),
+                  *([("parameter scale factors", ", ".join(f"{k} × {v:g}" for k, v in d["factors"].items()))]
+                    if d.get("factors") else []),
                   *[(f"arm {name}", reg) for name, reg in regimens]],
         "fields": [],
         "columns": cols,
